@@ -66,7 +66,9 @@ def env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
         for part in parts[:-1]:
             nxt = node.setdefault(part, {})
             if not isinstance(nxt, dict):
-                raise ConfigError(f"environment variable {name} conflicts with another FLEET_ setting")
+                raise ConfigError(
+                    f"environment variable {name} conflicts with another FLEET_ setting"
+                )
             node = nxt
         node[parts[-1]] = _coerce(value)
     return tree

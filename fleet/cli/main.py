@@ -27,6 +27,12 @@ app = typer.Typer(
 
 # (module under fleet.cli, group name or "" for top-level commands, help)
 _GROUPS: list[tuple[str, str, str]] = [
+    ("init", "", ""),
+    ("nodes", "nodes", "Register, import, list, show and export nodes."),
+    ("command", "command", "Sign and send hydro 2.0 commands."),
+    ("vault", "vault", "The encrypted secret vault: status, key rotation."),
+    ("audit", "", ""),
+    ("wal", "wal", "Archive and restore PostgreSQL WAL (archive_command / restore_command)."),
 ]
 
 

@@ -1,0 +1,4 @@
+"""Imports every module that defines tables on `Base`, so that metadata is complete."""
+
+from fleet.registry import models as models
+from fleet.service import models as service_models  # noqa: F401
