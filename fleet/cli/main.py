@@ -32,6 +32,7 @@ _GROUPS: list[tuple[str, str, str]] = [
     ("command", "command", "Sign and send hydro 2.0 commands."),
     ("vault", "vault", "The encrypted secret vault: status, key rotation."),
     ("audit", "", ""),
+    ("firmware", "firmware", "Firmware bundles: import (validated), list, assign."),
     ("wal", "wal", "Archive and restore PostgreSQL WAL (archive_command / restore_command)."),
 ]
 

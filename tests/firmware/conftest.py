@@ -39,3 +39,23 @@ def app_path(bundle: Path) -> Path:
     """The app binary of a bundle."""
     args = json.loads((bundle / "flasher_args.json").read_text())
     return bundle / args["app"]["file"]
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    """An initialised data directory (registry + vault key) under tmp_path."""
+    from fleet.home import init_home
+    from fleet.settings import Settings
+
+    path = tmp_path / "home"
+    init_home(Settings.load(path, environ={}))
+    return path
+
+
+@pytest.fixture
+def fctx(home: Path) -> Any:
+    """A FleetContext on `home`."""
+    from fleet.context import FleetContext
+    from fleet.settings import Settings
+
+    return FleetContext.open(settings=Settings.load(home, environ={}))
