@@ -34,8 +34,9 @@ class ServiceSettings(pydantic.BaseModel):
     command_rate_per_node: float = pydantic.Field(2.0, gt=0)
     command_rate_global: float = pydantic.Field(200.0, gt=0)
     time_sync: bool = True
-    control_host: str = "127.0.0.1"
-    control_port: int = pydantic.Field(9791, ge=0, le=65535)  # 0 = any free port
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = pydantic.Field(9791, ge=0, le=65535)  # 0 = any free port
+    control_socket: str = "serve.sock"  # relative to the data directory
     flush_interval: float = pydantic.Field(1.0, gt=0)
     sweep_interval: float = pydantic.Field(1.0, gt=0)
     max_queued_messages: int = pydantic.Field(10000, gt=0)

@@ -16,6 +16,8 @@ import enum
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+_CONNECT_REASONS = frozenset({"status", "config_report", "lwt online", "node_hello"})
+
 
 class State(enum.StrEnum):
     """Liveness state of one node, as stored in the registry."""
@@ -42,6 +44,7 @@ class NodeLive:
     """What the service knows of one node right now (mutable, owned by `Liveness`)."""
 
     __slots__ = (
+        "boot_at",
         "clock",
         "free_heap",
         "fw_version",
@@ -59,6 +62,7 @@ class NodeLive:
         self.since = now
         self.clock = now  # last sign of life, shifted forward by our own outages
         self.seen_at: float | None = None  # wall time of the last message, never shifted
+        self.boot_at: float | None = None  # last sign of a (re)connect or reboot
         self.uptime: int | None = None
         self.free_heap: int | None = None
         self.rssi: int | None = None
@@ -102,6 +106,8 @@ class Liveness:
             node = self.track(uid, now)
         node.clock = now if self.paused_at is None else node.clock
         node.seen_at = now
+        if reason in _CONNECT_REASONS:
+            node.boot_at = now
         self.dirty.add(uid)
         new = State.SAFE_MODE if safe else State.ONLINE
         if node.state == new or (node.state == State.SAFE_MODE and reason == "heartbeat"):
@@ -120,6 +126,8 @@ class Liveness:
         """A heartbeat: ONLINE (a node in SAFE_MODE stays there); keeps the heartbeat fields."""
         tr = self._alive(uid, now, "heartbeat")
         node = self.nodes[uid]
+        if uptime is not None and node.uptime is not None and uptime < node.uptime:
+            node.boot_at = now
         node.uptime = uptime
         node.free_heap = free_heap
         node.rssi = rssi

@@ -1,0 +1,180 @@
+"""Runs a reboot campaign: paced signed `reboot`s, answers, then waiting for nodes to return.
+
+The runner is resumable: everything it learns is written to the `CampaignStore` in
+batches, and a campaign loaded after a restart carries on from its targets' outcomes
+(targets that were SENT when the service died are sent again with a new cmd_id).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+from fleet.errors import BrokerError, FleetError
+from fleet.service.campaign_store import FINISHED, RUNNING, Campaign, CampaignStore, Target
+from fleet.service.commands import TIMEOUT, CommandResult, CommandSender
+from fleet.service.liveness import Liveness
+from fleet.service.pacing import plan
+from fleet.service.report import Outcome, on_response, on_timeout
+
+log = logging.getLogger(__name__)
+
+BOOT_SLACK = 2.0  # seconds: uptime is whole seconds and clocks differ a little
+
+
+def came_back(liveness: Liveness, uid: str, done_at: float) -> bool:
+    """True when `uid` shows a boot after `done_at`: a connect message or a reset uptime."""
+    node = liveness.get(uid)
+    if node is None or node.seen_at is None or node.seen_at <= done_at:
+        return False
+    if node.boot_at is not None and node.boot_at > done_at:
+        return True
+    return node.uptime is not None and node.seen_at - node.uptime >= done_at - BOOT_SLACK
+
+
+class CampaignRunner:
+    """Drives one campaign to its report; `run()` returns the finished campaign."""
+
+    def __init__(
+        self,
+        campaign: Campaign,
+        store: CampaignStore,
+        sender: CommandSender,
+        liveness: Liveness,
+        wait_connected: Callable[[], Awaitable[object]],
+        flush_interval: float = 0.5,
+    ) -> None:
+        self.c = campaign
+        self.store = store
+        self.sender = sender
+        self.liveness = liveness
+        self.wait_connected = wait_connected
+        self.flush_interval = flush_interval
+        self.dirty: dict[str, Target] = {}
+        self.retry: list[str] = []
+        self.inflight = 0
+
+    def _touch(self, t: Target) -> None:
+        self.dirty[t.uid] = t
+
+    async def _flush(self) -> None:
+        batch, self.dirty = list(self.dirty.values()), {}
+        await asyncio.to_thread(self.store.save, self.c, batch)
+
+    async def run(self) -> Campaign:
+        """Wait for `not_before`, send in paced waves, follow every node, write the report."""
+        c = self.c
+        if c.not_before is not None and c.not_before > time.time():
+            log.info("campaign %s: waiting %.0fs of grace", c.id, c.not_before - time.time())
+            await asyncio.sleep(c.not_before - time.time())
+        for t in c.targets.values():
+            if t.outcome in (Outcome.SENT,):  # interrupted: its answer is lost
+                t.outcome = Outcome.PENDING
+                self._touch(t)
+        c.state = RUNNING
+        c.started_at = c.started_at or time.time()
+        await self._flush()
+        log.info("campaign %s: %d nodes at %.1f/s", c.id, len(c.targets), c.rate)
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(self._send_all(), name=f"campaign-{c.id}-send")
+            tg.create_task(self._follow(), name=f"campaign-{c.id}-follow")
+        c.state = FINISHED
+        c.finished_at = time.time()
+        await self._flush()
+        counts = c.report().counts()
+        log.info("campaign %s finished: %s", c.id, counts)
+        await asyncio.to_thread(
+            self.store.registry.audit, "campaign.finish", detail={"campaign": c.id, **counts}
+        )
+        return c
+
+    async def _send_all(self) -> None:
+        c = self.c
+        pending = sorted(
+            (t for t in c.targets.values() if t.outcome == Outcome.PENDING), key=lambda t: t.seq
+        )
+        await self._send_paced([t.uid for t in pending], seed=c.seed)
+        # retries (after a timeout) go out paced as well, until none are left
+        round_ = 1
+        while self.retry or self.inflight:
+            if not self.retry:
+                await asyncio.sleep(0.2)
+                continue
+            batch, self.retry = self.retry, []
+            await self._send_paced(batch, seed=c.seed + round_)
+            round_ += 1
+
+    async def _send_paced(self, uids: list[str], seed: int) -> None:
+        start = time.monotonic()
+        for slot in plan(uids, self.c.rate, self.c.jitter, seed):
+            delay = start + slot.offset - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            await self._send_one(self.c.targets[slot.uid])
+
+    async def _send_one(self, t: Target) -> None:
+        while True:
+            await self.wait_connected()
+            try:
+                sent = await self.sender.send(
+                    t.uid, "reboot", {}, "system", timeout=self.c.command_timeout
+                )
+                break
+            except BrokerError:
+                await asyncio.sleep(0.2)
+            except FleetError as exc:  # unknown node, no secret: cannot be sent at all
+                t.outcome = Outcome.REFUSED
+                t.error_code = getattr(exc, "error_code", None) or type(exc).__name__
+                self._touch(t)
+                return
+        t.attempts += 1
+        t.outcome = Outcome.SENT
+        t.sent_at = time.time()
+        t.cmd_id = sent.cmd_id
+        self._touch(t)
+        self.inflight += 1
+
+        def done(f: asyncio.Future[CommandResult]) -> None:
+            self._answered(t, f.result())
+
+        sent.future.add_done_callback(done)
+
+    def _answered(self, t: Target, r: CommandResult) -> None:
+        self.inflight -= 1
+        t.status = r.status
+        if r.status == TIMEOUT:
+            t.outcome = on_timeout(t.outcome, t.attempts, self.c.max_attempts)
+            if t.outcome == Outcome.PENDING:
+                self.retry.append(t.uid)
+        else:
+            t.outcome = on_response(t.outcome, r.status)
+            t.error_code = r.error_code
+            if t.outcome == Outcome.DONE:
+                t.done_at = r.answered_at or time.time()
+        self._touch(t)
+
+    async def _follow(self) -> None:
+        c = self.c
+        while True:
+            now = time.time()
+            open_ = 0
+            for t in c.targets.values():
+                if t.outcome == Outcome.DONE and t.done_at is not None:
+                    if came_back(self.liveness, t.uid, t.done_at):
+                        t.outcome = Outcome.BACK
+                        t.back_at = now
+                        self._touch(t)
+                    elif now - t.done_at > c.back_timeout:
+                        t.outcome = Outcome.SILENT
+                        self._touch(t)
+                    else:
+                        open_ += 1
+                elif not t.final:
+                    open_ += 1
+            if self.dirty:
+                await self._flush()
+            if open_ == 0:
+                return
+            await asyncio.sleep(self.flush_interval)

@@ -1,0 +1,282 @@
+"""`fleet serve`: one asyncio.TaskGroup of named loops around one broker connection.
+
+Loops: receive (connection + hot path), sweep (liveness clocks), flush (batched registry
+writes), command-timeouts, time-sync, campaigns, refresh (newly registered nodes),
+control (Unix socket) and metrics (loopback HTTP).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from fleet.context import FleetContext
+from fleet.errors import NodeNotFound, NotFound
+from fleet.registry.node import Node
+from fleet.service import metrics
+from fleet.service.campaign import CampaignRunner
+from fleet.service.campaign_store import ACTIVE, RUNNING, WAITING, Campaign, CampaignStore
+from fleet.service.commands import CommandSender, Route
+from fleet.service.config import BrokerAddress, ServiceSettings
+from fleet.service.connection import Connection
+from fleet.service.control import serve_control, serve_metrics
+from fleet.service.dispatch import SUBSCRIPTIONS, Dispatcher
+from fleet.service.liveness import Liveness, State
+from fleet.service.restore import RestoreDetector
+from fleet.service.timesync import TimeSync
+from fleet.service.writer import RegistryWriter
+
+log = logging.getLogger(__name__)
+
+RESTORE_PREFIX = "broker restore"
+
+
+def load_settings(ctx: FleetContext, overrides: dict[str, Any] | None = None) -> ServiceSettings:
+    """The `[service]` section with command-line `overrides` (None values ignored) on top."""
+    cfg = ctx.settings.section("service", ServiceSettings)
+    extra = {k: v for k, v in (overrides or {}).items() if v is not None}
+    return cfg.model_copy(update=extra) if extra else cfg
+
+
+def broker_password(ctx: FleetContext, cfg: ServiceSettings) -> str | None:
+    """The MQTT password from the vault (`site_secret` / `mqtt.password`), if a user is set."""
+    if not cfg.username:
+        return None
+    try:
+        return ctx.vault.get("site_secret", "mqtt.password").decode("utf-8")
+    except NotFound:
+        return None
+
+
+@dataclass
+class Stats:
+    """Rates the metrics endpoint shows next to the counters."""
+
+    started: float = field(default_factory=time.time)
+    last_total: int = 0
+    last_at: float = field(default_factory=time.monotonic)
+    rate: float = 0.0
+
+
+class Service:
+    """The running service; build it with `Service(ctx, cfg)` and `await run()`."""
+
+    def __init__(self, ctx: FleetContext, cfg: ServiceSettings) -> None:
+        self.ctx = ctx
+        self.cfg = cfg
+        now = time.time()
+        self.liveness = Liveness(cfg.stale_after, cfg.offline_after, cfg.grace, now)
+        self.liveness.pause(now)  # not connected yet: nobody is judged
+        self.nodes: dict[str, Node] = {}
+        self.dispatcher = Dispatcher(self.liveness)
+        self.detector = RestoreDetector(cfg.restore_outage)
+        self.connection = Connection(
+            BrokerAddress.parse(cfg.broker),
+            SUBSCRIPTIONS,
+            self.dispatcher.handle,
+            client_id=cfg.client_id,
+            username=cfg.username,
+            password=broker_password(ctx, cfg),
+            tls_ca_file=cfg.tls_ca_file,
+            tls_insecure=cfg.tls_insecure,
+            max_queued=cfg.max_queued_messages,
+            on_connect=self._connected,
+            on_disconnect=self._disconnected,
+        )
+        self.sender = CommandSender(
+            self.connection.publish,
+            self._route,
+            ctx.vault.node_secret,
+            cfg.command_timeout,
+            cfg.command_rate_per_node,
+            cfg.command_rate_global,
+        )
+        self.timesync = TimeSync(self.connection.publish)
+        self.dispatcher.on_response = self.sender.on_response
+        self.dispatcher.on_uptime = self._uptime
+        if cfg.time_sync:
+            self.dispatcher.on_time_request = self.timesync.request
+        self.writer = RegistryWriter(ctx.registry)
+        self.store = CampaignStore(ctx.registry)
+        self.campaigns: dict[int, Campaign] = {}
+        self.new_campaigns: asyncio.Queue[Campaign] = asyncio.Queue()
+        self.stats = Stats()
+        self.metrics_port: int | None = None
+        self.ready = asyncio.Event()
+        self.restores = 0
+
+    # -- node directory ----------------------------------------------------------------
+    def _route(self, uid: str) -> Route:
+        node = self.nodes.get(uid)
+        if node is None:
+            raise NodeNotFound(uid)
+        return Route(node.gh_uid, node.zone_uid)
+
+    def _load_nodes(self) -> None:
+        nodes = self.ctx.registry.list_nodes()
+        now = time.time()
+        for n in nodes:
+            if n.uid not in self.nodes:
+                st = State.OFFLINE if n.state == State.OFFLINE.value else State.UNKNOWN
+                if n.state in (State.ONLINE.value, State.STALE.value, State.SAFE_MODE.value):
+                    st = State(n.state)
+                self.liveness.track(n.uid, now, st)
+        self.nodes = {n.uid: n for n in nodes}
+        self.dispatcher.hw_to_uid = {n.hardware_id: n.uid for n in nodes if n.hardware_id}
+
+    # -- connection events -------------------------------------------------------------
+    def _connected(self, now: float) -> None:
+        self.liveness.resume(now)
+        reason = self.detector.connected(now)
+        if reason:
+            self.broker_restored(reason, now)
+
+    def _disconnected(self, now: float) -> None:
+        self.liveness.pause(now)
+        self.detector.lost(now)
+        log.warning("lost the broker; liveness clocks paused")
+
+    def _uptime(self, seconds: int, now: float) -> None:
+        reason = self.detector.uptime(seconds, now)
+        if reason:
+            self.broker_restored(reason, now)
+
+    def broker_restored(self, reason: str, now: float | None = None) -> Campaign | None:
+        """React to a broker restore: fresh grace, then (if enabled) a reboot campaign.
+
+        A second detection while a restore campaign is still waiting only moves its
+        start; while one runs, nothing new is started. Returns the campaign, if any.
+        """
+        now = time.time() if now is None else now
+        self.restores += 1
+        self.liveness.restart_grace(now)
+        log.warning("broker restore detected (%s)", reason)
+        self.ctx.registry.audit("broker.restore", detail={"reason": reason})
+        if not self.cfg.auto_reboot:
+            return None
+        for c in self.campaigns.values():
+            if c.state in ACTIVE and c.reason.startswith(RESTORE_PREFIX):
+                if c.state == WAITING:
+                    c.not_before = max(c.not_before or now, now + self.cfg.grace)
+                return c
+        return self.create_campaign(
+            sorted(self.nodes),
+            reason=f"{RESTORE_PREFIX}: {reason}",
+            not_before=now + self.cfg.grace,
+            selector={"all": True, "restore_at": now},
+        )
+
+    def create_campaign(
+        self,
+        uids: list[str],
+        *,
+        reason: str,
+        rate: float | None = None,
+        not_before: float | None = None,
+        selector: dict[str, Any] | None = None,
+    ) -> Campaign:
+        """Persist a reboot campaign over `uids` and hand it to the campaigns loop."""
+        unknown = [u for u in uids if u not in self.nodes]
+        if unknown:
+            raise NodeNotFound(unknown[0])
+        c = self.store.create(
+            uids,
+            reason=reason,
+            rate=rate or self.cfg.reboot_rate,
+            jitter=self.cfg.reboot_jitter,
+            back_timeout=self.cfg.back_timeout,
+            command_timeout=self.cfg.command_timeout,
+            not_before=not_before,
+            selector=selector,
+        )
+        self.campaigns[c.id] = c
+        self.new_campaigns.put_nowait(c)
+        log.info("campaign %s created: %d nodes (%s)", c.id, len(uids), reason)
+        return c
+
+    # -- loops -------------------------------------------------------------------------
+    async def _sweep_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.cfg.sweep_interval)
+            self.dispatcher.transitions.extend(self.liveness.sweep(time.time()))
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.cfg.flush_interval)
+            await self.flush()
+
+    async def flush(self) -> None:
+        """Write pending liveness changes, audit records and candidates now."""
+        d = self.dispatcher
+        transitions = list(d.transitions)
+        d.transitions.clear()
+        for t in transitions:
+            log.info("node %s: %s -> %s (%s)", t.uid, t.old.value, t.new.value, t.reason)
+        dirty = self.liveness.take_dirty()
+        cands, d.new_candidates = d.new_candidates, []
+        if dirty or transitions or cands:
+            await asyncio.to_thread(self.writer.write, dirty, transitions, cands, self.nodes)
+        now = time.monotonic()
+        if now > self.stats.last_at:
+            self.stats.rate = (d.total - self.stats.last_total) / (now - self.stats.last_at)
+            self.stats.last_total, self.stats.last_at = d.total, now
+
+    async def _refresh_loop(self) -> None:
+        while True:
+            await asyncio.sleep(30)
+            await asyncio.to_thread(self._load_nodes)
+
+    async def _campaign_loop(self, tg: asyncio.TaskGroup) -> None:
+        for c in await asyncio.to_thread(self.store.campaigns, [WAITING, RUNNING]):
+            log.info("resuming campaign %s (%s)", c.id, c.state)
+            self.campaigns[c.id] = c
+            self.new_campaigns.put_nowait(c)
+        while True:
+            c = await self.new_campaigns.get()
+            runner = CampaignRunner(
+                c, self.store, self.sender, self.liveness, self.connection.connected.wait
+            )
+            tg.create_task(runner.run(), name=f"campaign-{c.id}")
+
+    def render_metrics(self) -> str:
+        """The Prometheus scrape body."""
+        d = self.dispatcher
+        gauges = {
+            "connected": 1.0 if self.connection.connected.is_set() else 0.0,
+            "messages_per_second": round(self.stats.rate, 1),
+            "commands_pending": float(len(self.sender.pending)),
+            "broker_restores": float(self.restores),
+            "unregistered_candidates": float(len(d.candidates)),
+        }
+        active = [(c.id, c.report().counts()) for c in self.campaigns.values() if c.state in ACTIVE]
+        return metrics.render(self.liveness.counts(), d.counts, d.malformed, gauges, active)
+
+    async def run(self) -> None:
+        """Run every loop until cancelled (Ctrl-C / SIGTERM) or one of them fails."""
+        from fleet.service.api import ControlApi
+
+        await asyncio.to_thread(self._load_nodes)
+        api = ControlApi(self)
+        control = await serve_control(self.ctx.home / self.cfg.control_socket, api.handle)
+        mserver = await serve_metrics(
+            self.cfg.metrics_host, self.cfg.metrics_port, self.render_metrics
+        )
+        self.metrics_port = mserver.sockets[0].getsockname()[1]
+        log.info("metrics on http://%s:%s/metrics", self.cfg.metrics_host, self.metrics_port)
+        try:
+            async with control, mserver, asyncio.TaskGroup() as tg:
+                tg.create_task(self.connection.run(), name="receive")
+                tg.create_task(self._sweep_loop(), name="sweep")
+                tg.create_task(self._flush_loop(), name="flush")
+                tg.create_task(self.sender.run_timeouts(), name="command-timeouts")
+                tg.create_task(self._refresh_loop(), name="refresh")
+                tg.create_task(self._campaign_loop(tg), name="campaigns")
+                if self.cfg.time_sync:
+                    tg.create_task(self.timesync.run(), name="time-sync")
+                self.ready.set()
+        finally:
+            (self.ctx.home / self.cfg.control_socket).unlink(missing_ok=True)
+            await asyncio.shield(self.flush())
