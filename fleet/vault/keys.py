@@ -82,7 +82,7 @@ class Keyring:
 
     @classmethod
     def load(cls, key_file: Path, environ: Mapping[str, str] | None = None) -> Keyring:
-        """Keys from FLEET_VAULT_KEY and/or the key file, plus a rotation's `.new` key."""
+        """The key from FLEET_VAULT_KEY, else the key file (plus a rotation's `.new` key)."""
         env = os.environ if environ is None else environ
         keys: dict[str, bytes] = {}
         current: str | None = None
@@ -92,14 +92,14 @@ class Keyring:
             current = key_id(k)
             keys[current] = k
             from_env = True
-        if key_file.exists():
+        elif key_file.exists():
             k = read_key_file(key_file)
-            keys[key_id(k)] = k
-            current = current or key_id(k)
-        pending = rotation_path(key_file)
-        if pending.exists():
-            k = read_key_file(pending)
-            keys[key_id(k)] = k
+            current = key_id(k)
+            keys[current] = k
+            pending = rotation_path(key_file)
+            if pending.exists():
+                p = read_key_file(pending)
+                keys[key_id(p)] = p
         if current is None:
             raise VaultError(
                 f"no vault key: {key_file} is missing and FLEET_VAULT_KEY is not set "
