@@ -53,7 +53,7 @@ def test_bad_value_names_section_and_key(tmp_path: Path) -> None:
 def test_broken_toml_is_named(tmp_path: Path) -> None:
     """A syntax error in fleet.toml names the file."""
     (tmp_path / "fleet.toml").write_text("[service\n")
-    with pytest.raises(ConfigError, match="fleet.toml"):
+    with pytest.raises(ConfigError, match=r"fleet\.toml"):
         Settings.load(tmp_path, environ={})
 
 
