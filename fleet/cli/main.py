@@ -32,7 +32,11 @@ _GROUPS: list[tuple[str, str, str]] = [
     ("command", "command", "Sign and send hydro 2.0 commands."),
     ("vault", "vault", "The encrypted secret vault: status, key rotation."),
     ("audit", "", ""),
+    ("demo", "", ""),
     ("firmware", "firmware", "Firmware bundles: import (validated), list, assign."),
+    ("serve", "", ""),
+    ("reboot", "", ""),
+    ("campaigns", "campaigns", "Reboot campaigns: list, show a report."),
     ("wal", "wal", "Archive and restore PostgreSQL WAL (archive_command / restore_command)."),
 ]
 
