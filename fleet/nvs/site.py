@@ -8,15 +8,18 @@ to fleet.toml: `[site]` for the site, `[nvs.nodes.<uid>]` for one node.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pydantic
+import tomli_w
 
 from fleet.context import FleetContext
 from fleet.errors import ConfigError, UsageError
 from fleet.nvs.settings import NvsSettings, SiteSettings
-from fleet.settings import read_file_settings, write_file_setting
+from fleet.settings import SETTINGS_FILE, read_file_settings, write_file_setting
 
 SITE_SECRET = "site_secret"
 SECRET_KEYS = ("wifi.pass", "mqtt.password")
@@ -153,3 +156,43 @@ def _dig(tree: dict[str, Any], dotted: str) -> Any:
     for part in dotted.split("."):
         node = node.get(part) if isinstance(node, dict) else None
     return node
+
+
+def unset_value(ctx: FleetContext, key: str, node_uid: str | None = None) -> bool:
+    """Remove a site value (or one node's override); True when something was removed."""
+    if key not in KEY_TYPES:
+        raise UsageError(f"unknown site key {key!r}; one of {', '.join(KEY_TYPES)}")
+    if key in SECRET_KEYS:
+        records = ctx.vault.history(SITE_SECRET, secret_subject(key, node_uid))
+        for info in records:
+            ctx.vault.delete(info.id)
+        removed = bool(records)
+    else:
+        dotted = f"nvs.nodes.{node_uid}.{key}" if node_uid else f"site.{key}"
+        removed = _remove_file_setting(ctx.home, dotted)
+    if removed:
+        ctx.registry.audit("site.unset", node_uid=node_uid, detail={"key": key})
+    return removed
+
+
+def _remove_file_setting(home: Path, dotted: str) -> bool:
+    data = read_file_settings(home)
+    node: Any = data
+    parts = dotted.split(".")
+    for part in parts[:-1]:
+        node = node.get(part) if isinstance(node, dict) else None
+    if not isinstance(node, dict) or parts[-1] not in node:
+        return False
+    del node[parts[-1]]
+    path = home / SETTINGS_FILE
+    tmp = path.with_suffix(".toml.tmp")
+    tmp.write_text(tomli_w.dumps(data), encoding="utf-8")
+    os.replace(tmp, path)
+    return True
+
+
+def nodes_with_overrides(ctx: FleetContext) -> set[str]:
+    """Uids of nodes with their own NodeConfig overrides (fleet.toml or vault)."""
+    nodes = set(ctx.settings.section("nvs", NvsSettings).nodes)
+    nodes |= {s.split(":", 1)[0] for s in secret_subjects(ctx) if ":" in s}
+    return nodes
