@@ -38,6 +38,7 @@ _GROUPS: list[tuple[str, str, str]] = [
     ("reboot", "", ""),
     ("campaigns", "campaigns", "Reboot campaigns: list, show a report."),
     ("wal", "wal", "Archive and restore PostgreSQL WAL (archive_command / restore_command)."),
+    ("backup", "backup", "Encrypted site snapshots: run, list, verify, prune, keygen."),
     ("nvs", "nvs", "Build, escrow, show, verify and diff node NVS images."),
     ("site", "site", "Site-wide NodeConfig values (Wi-Fi, MQTT); passwords go to the vault."),
 ]

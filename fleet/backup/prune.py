@@ -1,0 +1,53 @@
+"""Apply the retention plan to a repository (`fleet backup prune`)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from fleet.backup.manifest import Manifest
+from fleet.backup.repository import Repository
+from fleet.backup.retention import Decision, SnapshotInfo, plan
+from fleet.backup.settings import RetentionSettings
+from fleet.errors import FleetError
+
+
+def snapshot_time(snapshot_id: str) -> dt.datetime:
+    """When a snapshot was taken, from its id (`YYYYMMDDTHHMMSSZ-...`)."""
+    return dt.datetime.strptime(snapshot_id[:16], "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.UTC)
+
+
+def snapshot_infos(repo: Repository) -> list[SnapshotInfo]:
+    """Retention facts for every listed snapshot (damaged manifests count as failed)."""
+    out = []
+    for sid in repo.snapshot_ids():
+        state = repo.verify_state(sid)
+        verified = None if state is None else state.ok
+        complete = True
+        try:
+            man: Manifest = repo.manifest(sid)
+            complete = man.complete
+        except FleetError:
+            verified, complete = False, False
+        out.append(SnapshotInfo(sid, snapshot_time(sid), verified, complete))
+    return out
+
+
+def prune(
+    repo: Repository,
+    policy: RetentionSettings,
+    dry_run: bool = False,
+    now: dt.datetime | None = None,
+) -> list[Decision]:
+    """Delete the snapshots the plan does not keep (none with `dry_run`); return the plan.
+
+    Holds the repository lock, so it never races a running backup.
+    """
+    when = now or dt.datetime.now(dt.UTC)
+    if dry_run:
+        return plan(snapshot_infos(repo), policy, when)
+    with repo.lock("backup prune"):
+        decisions = plan(snapshot_infos(repo), policy, when)
+        for d in decisions:
+            if not d.keep:
+                repo.delete(d.id)
+    return decisions
