@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 from esp_idf_nvs_partition_gen import nvs_partition_gen as gen
+
+from fleet.context import FleetContext
+from fleet.home import init_home
+from fleet.registry import NodeSpec
+from fleet.registry.importing import ImportRow, import_rows
+from fleet.settings import Settings
 
 MakeImage = Callable[..., bytes]
 
@@ -55,3 +62,100 @@ def generator_cli(tmp_path: Path) -> MakeImage:
         return out.read_bytes()
 
     return make
+
+
+FLEET_EXE = Path(sys.executable).parent / "fleet"
+NODE_TYPES = (
+    "ph",
+    "ec",
+    "climate",
+    "irrig",
+    "light",
+    "relay",
+    "pump",
+    "water_sensor",
+    "recirculation",
+)
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.startswith("FLEET_"):
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    """An initialised data directory."""
+    h = tmp_path / "home"
+    init_home(Settings.load(h, environ={}))
+    return h
+
+
+def open_ctx(home: Path) -> FleetContext:
+    """A fresh context (re-reads fleet.toml)."""
+    return FleetContext.open(settings=Settings.load(home, environ={}))
+
+
+@pytest.fixture
+def site_home(home: Path) -> Iterator[Path]:
+    """A data directory with site Wi-Fi/MQTT values set and one node of every type."""
+    ctx = open_ctx(home)
+    from fleet.nvs import site
+
+    for key, value in (
+        ("wifi.ssid", "hydro-net"),
+        ("wifi.pass", "wifi-pass-7f3a"),
+        ("mqtt.host", "192.168.1.10"),
+        ("mqtt.port", "1883"),
+        ("mqtt.username", "node"),
+        ("mqtt.password", "mqtt-pass-c41d"),
+    ):
+        site.set_value(ctx, key, value)
+    rows = [
+        ImportRow(
+            NodeSpec(
+                uid=f"nd-{t.replace('_', '-')}-1",
+                gh_uid="gh-1",
+                zone_uid="zn-1",
+                node_type=t,
+                hardware_id=f"esp32-{i:012x}",
+            ),
+            None,
+        )
+        for i, t in enumerate(NODE_TYPES)
+    ]
+    import_rows(ctx.registry, ctx.vault, rows, "test")
+    ctx.registry.engine.dispose()
+    yield home
+
+
+@pytest.fixture
+def ctx(site_home: Path) -> Iterator[FleetContext]:
+    """A context on `site_home`."""
+    c = open_ctx(site_home)
+    yield c
+    c.registry.engine.dispose()
+
+
+def _run_fleet(
+    home: Path, *args: str, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FLEET_")}
+    env["COLUMNS"] = "200"
+    return subprocess.run(
+        [str(FLEET_EXE), "--home", str(home), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        input=stdin,
+        check=False,
+        timeout=120,
+    )
+
+
+@pytest.fixture
+def run_fleet() -> Callable[..., subprocess.CompletedProcess[str]]:
+    """Run the real `fleet` executable: run_fleet(home, *args, stdin=None)."""
+    return _run_fleet
