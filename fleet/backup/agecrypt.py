@@ -184,22 +184,27 @@ def decrypt_stream(
     worker = threading.Thread(target=_run_producer, args=(produce, write_fd, box), daemon=True)
     worker.start()
     reader = os.fdopen(read_fd, "rb", buffering=CHUNK)
-    failed = False
     try:
         yield reader, plain
-    except BaseException:
-        failed = True
-        raise
-    finally:
-        # drain so the worker can finish, then surface its error
-        if not failed:
-            while reader.read(CHUNK):
-                pass
+    except BaseException as exc:
         reader.close()
         worker.join()
         err = box.get("error")
-        if err is not None and not failed:
-            raise _decrypt_error(err, what)
+        if err is not None and not _is_broken_pipe(err):
+            # the stream ended early because decryption failed: that is the cause to report
+            raise _decrypt_error(err, what) from exc
+        raise
+    while reader.read(CHUNK):  # drain so the worker can finish
+        pass
+    reader.close()
+    worker.join()
+    err = box.get("error")
+    if err is not None:
+        raise _decrypt_error(err, what)
+
+
+def _is_broken_pipe(err: BaseException) -> bool:
+    return isinstance(err, BrokenPipeError) or "broken pipe" in str(err).lower()
 
 
 def _decrypt_error(err: BaseException, what: str) -> FleetError:
