@@ -41,6 +41,7 @@ _GROUPS: list[tuple[str, str, str]] = [
     ("backup", "backup", "Encrypted site snapshots: run, list, verify, prune, keygen."),
     ("nvs", "nvs", "Build, escrow, show, verify and diff node NVS images."),
     ("site", "site", "Site-wide NodeConfig values (Wi-Fi, MQTT); passwords go to the vault."),
+    ("sim", "sim", "Testing aids: virtual ESP32 boards and simulated nodes."),
 ]
 
 

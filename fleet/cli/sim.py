@@ -1,0 +1,95 @@
+"""`fleet sim`: testing aids that stand in for hardware (virtual ESP32 boards, simulated nodes)."""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+from types import FrameType
+
+import typer
+from rich.table import Table
+
+from fleet.cli._common import JSON_OPTION, console, handle_errors, print_json
+from fleet.errors import UsageError
+
+app = typer.Typer(no_args_is_help=True)
+
+
+def _parse_listen(listen: str) -> tuple[str, int]:
+    host, sep, port = listen.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
+        raise UsageError(f"--listen wants HOST:PORT, got {listen!r}")
+    return host, int(port)
+
+
+def _parse_size(text: str | None) -> int | None:
+    if text is None:
+        return None
+    t = text.strip().upper().removesuffix("B")
+    if t.endswith("M") and t[:-1].isdigit():
+        return int(t[:-1]) * 1024 * 1024
+    raise UsageError(f"--flash-size wants e.g. 4MB or 16MB, got {text!r}")
+
+
+@app.command("esp32")
+def esp32(
+    mac: str = typer.Option(..., "--mac", help="Factory MAC of the first board."),
+    chip: str = typer.Option("esp32", "--chip", help="esp32, esp32c3 or esp32s3."),
+    listen: str = typer.Option(
+        "127.0.0.1:0", "--listen", help="HOST:PORT of the first board (port 0: free ports)."
+    ),
+    count: int = typer.Option(1, "--count", min=1, max=256, help="Boards to serve."),
+    baud_pace: int | None = typer.Option(
+        None, "--baud-pace", help="Pace the wire at this baud rate (10 bits per byte)."
+    ),
+    flash_size: str | None = typer.Option(None, "--flash-size", help="e.g. 4MB (chip default)."),
+    duration: float = typer.Option(
+        0.0, "--duration", help="Stop after this many seconds (0: until Ctrl-C)."
+    ),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Serve virtual ESP32 boards that esptool reaches as socket://HOST:PORT.
+
+    With --count N the boards get consecutive ports (from --listen's port, unless it is
+    0) and consecutive MACs. Closing a connection resets a board (it boots from flash).
+    """
+    from fleet.sim.esp32 import make_devices, serve_devices
+
+    with handle_errors(as_json):
+        host, port = _parse_listen(listen)
+        devices = make_devices(
+            chip, mac, count, baud_pace=baud_pace, flash_size=_parse_size(flash_size)
+        )
+        stop = threading.Event()
+
+        def _stop(signum: int, frame: FrameType | None) -> None:
+            stop.set()
+
+        signal.signal(signal.SIGTERM, _stop)
+        with serve_devices(devices, host=host, first_port=port) as server:
+            rows = [
+                {
+                    "url": url,
+                    "chip": dev.chip.name,
+                    "mac": dev.mac_str,
+                    "hardware_id": dev.hardware_id,
+                    "flash_size": dev.flash.size,
+                }
+                for url, dev in zip(server.urls, server.devices, strict=True)
+            ]
+            if as_json:
+                print_json({"devices": rows})
+            else:
+                table = Table("url", "chip", "mac", "hardware_id", title="virtual ESP32 boards")
+                for r in rows:
+                    table.add_row(
+                        str(r["url"]), str(r["chip"]), str(r["mac"]), str(r["hardware_id"])
+                    )
+                console.print(table)
+                console.print("serving; Ctrl-C to stop", style="dim")
+            with contextlib.suppress(KeyboardInterrupt):
+                stop.wait(duration if duration > 0 else None)
+
+
+app.command("nodes")(__import__("fleet.cli.sim_nodes").cli.sim_nodes.nodes)  # C1: `fleet sim nodes`
