@@ -1,3 +1,4 @@
+# ruff: noqa: SIM300  (project style: asserts read `expected == actual`)
 """Crash safety: a real `fleet backup run` killed with SIGKILL at random moments never leaves
 a partial snapshot listed, never damages an earlier one, and never blocks the next run."""
 
@@ -35,7 +36,7 @@ def test_kill_9_at_20_random_moments_leaves_only_complete_verified_snapshots(sit
     big.write_bytes(os.urandom(24 * 1024 * 1024))
     site.settings()  # writes fleet.toml
     t0 = time.monotonic()
-    assert start(site).wait(timeout=120) == 0
+    assert 0 == start(site).wait(timeout=120)
     full = time.monotonic() - t0
     repo = Repository(site.repo)
     first = repo.snapshot_ids()
@@ -55,5 +56,5 @@ def test_kill_9_at_20_random_moments_leaves_only_complete_verified_snapshots(sit
     assert set(first) <= set(repo.snapshot_ids())
     newest = repo.snapshot_ids()[-1]
     assert True is verify_snapshot(repo, newest, site.identity()).ok
-    assert start(site).wait(timeout=120) == 0
+    assert 0 == start(site).wait(timeout=120)
     assert not list((site.repo / ".tmp").glob("*"))

@@ -1,3 +1,4 @@
+# ruff: noqa: SIM300  (project style: asserts read `expected == actual`)
 """Damage is detected and named: flipped bytes, truncation, swapped artifacts, wrong key,
 edited manifest; and restore refuses archive entries that would escape the target."""
 
@@ -39,9 +40,9 @@ def flip(path: Path, offset: int) -> None:
 def test_intact_snapshot_verifies_with_and_without_identity(site: Any) -> None:
     """A fresh snapshot passes both verification levels."""
     repo, sid, _ = snapshot(site, ["laravel", "python_service"])
-    assert (verify_snapshot(repo, sid).ok, verify_snapshot(repo, sid).problems) == (True, [])
+    assert (True, []) == (verify_snapshot(repo, sid).ok, verify_snapshot(repo, sid).problems)
     report = verify_snapshot(repo, sid, site.identity())
-    assert (report.ok, report.level) == (True, "data")
+    assert (True, "data") == (report.ok, report.level)
 
 
 @pytest.mark.parametrize("offset", [200, -5])
@@ -61,12 +62,12 @@ def test_truncated_artifact_is_named(site: Any) -> None:
     art = folder / "artifacts/laravel/files.tar.zst.age"
     art.write_bytes(art.read_bytes()[:-1000])
     report = verify_snapshot(repo, sid)
-    assert ["truncated" in p and "files.tar.zst.age" in p for p in report.problems] == [True]
+    assert [True] == ["truncated" in p and "files.tar.zst.age" in p for p in report.problems]
 
 
 def test_artifact_from_another_snapshot_is_detected(site: Any) -> None:
     """An artifact copied over from another snapshot of the same layer does not pass."""
-    repo, sid1, folder1 = snapshot(site, ["python_service"])
+    repo, _, folder1 = snapshot(site, ["python_service"])
     _, sid2, folder2 = snapshot(site, ["python_service"])
     name = "artifacts/python_service/files.tar.zst.age"
     shutil.copyfile(folder1 / name, folder2 / name)
@@ -122,9 +123,9 @@ def test_damaged_artifact_leaves_no_restored_target(site: Any, tmp_path: Path) -
     repo, sid, folder = snapshot(site, ["laravel"])
     flip(folder / "artifacts/laravel/files.tar.zst.age", -100)
     arts = repo.stored_artifacts(sid, "laravel", site.identity())
-    with pytest.raises(CorruptData, match="files.tar.zst"):
+    with pytest.raises(CorruptData, match=r"files\.tar\.zst"):
         restore_tars("laravel", arts, RestoreOptions(target=tmp_path / "t"))
-    assert [p.name for p in tmp_path.iterdir() if p.name.startswith((".t", "t"))] == []
+    assert [] == [p.name for p in tmp_path.iterdir() if p.name.startswith((".t", "t"))]
 
 
 def _evil_tar(entries: list[tarfile.TarInfo]) -> bytes:
@@ -173,7 +174,7 @@ def test_restore_refuses_paths_that_escape_the_target(
 
     art = StoredArtifact("x", "files.tar.zst", "files", "tar+zstd", len(data), "", {}, opener)
     target = tmp_path / "sub" / "target"
-    with pytest.raises(CorruptData, match="refused|through a link"):
+    with pytest.raises(CorruptData, match=r"refused|through a link"):
         restore_tars("x", [art], RestoreOptions(target=target))
-    assert sorted(p.name for p in (tmp_path / "sub").iterdir()) == []
+    assert [] == sorted(p.name for p in (tmp_path / "sub").iterdir())
     assert not (tmp_path / "escape.txt").exists()

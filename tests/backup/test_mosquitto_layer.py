@@ -1,3 +1,4 @@
+# ruff: noqa: SIM300  (project style: asserts read `expected == actual`)
 """The mosquitto layer against a real broker: it asks the broker to save (SIGUSR1), captures
 the database after the save, and the restored database brings the retained messages back."""
 
@@ -81,7 +82,7 @@ def test_broker_is_asked_to_save_and_restored_db_keeps_retained_messages(
         fresh.stop()
         shutil.copyfile(target / db_arc, fresh.persistence_dir / "mosquitto.db")
         fresh.start()
-        assert asyncio.run(_read(fresh.host, fresh.port)) == PAYLOAD
+        assert PAYLOAD == asyncio.run(_read(fresh.host, fresh.port))
     finally:
         fresh.close()
 
@@ -94,4 +95,4 @@ def test_missing_password_file_is_named_before_anything_is_written(site: Any) ->
     conf.write_text(conf.read_text() + f"password_file {conf.parent}/gone\n")
     with pytest.raises(MissingPrerequisite, match=f"{conf.parent}/gone"):
         run_backup(site.settings(), only=["mosquitto"])
-    assert Repository(site.repo).snapshot_ids() == []
+    assert [] == Repository(site.repo).snapshot_ids()
