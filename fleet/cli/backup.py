@@ -19,11 +19,12 @@ from rich.table import Table
 from fleet.backup import agecrypt
 from fleet.backup.prune import prune as prune_repo
 from fleet.backup.repository import Repository
+from fleet.backup.restore import load_identity
 from fleet.backup.runner import run_backup
 from fleet.backup.settings import backup_settings
 from fleet.backup.verify import verify_snapshot
 from fleet.cli._common import JSON_OPTION, console, err_console, handle_errors, print_json, state
-from fleet.errors import BackupError, ConfigError, CorruptData, FleetError, LayerError
+from fleet.errors import BackupError, CorruptData, FleetError, LayerError
 from fleet.settings import write_file_setting
 
 app = typer.Typer(no_args_is_help=True)
@@ -72,11 +73,7 @@ def _repo(ctx: typer.Context) -> Repository:
 
 
 def _identity(ctx: typer.Context, given: Path | None) -> Any:
-    settings = state(ctx).settings
-    path = given or backup_settings(settings).identity_path(settings.home)
-    if path is None:
-        raise ConfigError("--read-data needs the age identity: --identity FILE or backup.identity")
-    return agecrypt.load_identity(path)
+    return load_identity(state(ctx).settings, given)
 
 
 @app.command("run")
