@@ -34,6 +34,7 @@ _GROUPS: list[tuple[str, str, str]] = [
     ("audit", "", ""),
     ("demo", "", ""),
     ("firmware", "firmware", "Firmware bundles: import (validated), list, assign."),
+    ("flash", "", ""),
     ("serve", "", ""),
     ("reboot", "", ""),
     ("campaigns", "campaigns", "Reboot campaigns: list, show a report."),

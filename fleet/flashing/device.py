@@ -136,7 +136,7 @@ class Device:
     def read(self, offset: int, size: int, progress: ProgressFn = no_progress) -> bytes:
         """`size` bytes of flash at `offset`."""
 
-        def step(done: int, total: int) -> None:
+        def step(done: int, total: int, *_: object) -> None:
             progress("read", done, total)
 
         with esptool_output(), device_errors(self.port, f"reading 0x{offset:x}+{size}"):
@@ -183,6 +183,9 @@ def open_device(
     try:
         with esptool_output(), device_errors(port, "starting the flasher stub"):
             esp = cmds.run_stub(esp)
+            # One attempt per write: a broken link fails the job at once (the caller
+            # retries the whole job; already written regions are then skipped by MD5).
+            esp.WRITE_FLASH_ATTEMPTS = 1
             cmds.attach_flash(esp)
             mac = ":".join(f"{b:02x}" for b in esp.read_mac())
             size = cmds.detect_flash_size(esp)
