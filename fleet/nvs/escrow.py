@@ -19,6 +19,7 @@ from typing import Any
 from fleet.context import FleetContext
 from fleet.errors import FleetError, NotFound
 from fleet.nvs import xts
+from fleet.nvs.bulk import put_many, read_newest
 from fleet.nvs.nodeconfig import build_nodeconfig_image
 from fleet.nvs.render import merge, render
 from fleet.nvs.rules import validate
@@ -71,8 +72,9 @@ def nvs_settings(ctx: FleetContext) -> NvsSettings:
 class _Builder:
     """Everything a build needs once per run (site values, templates, sizes), then per node."""
 
-    def __init__(self, ctx: FleetContext) -> None:
+    def __init__(self, ctx: FleetContext, node_secrets: dict[str, bytes] | None = None) -> None:
         self.ctx = ctx
+        self.node_secrets = node_secrets
         self.cfg = nvs_settings(ctx)
         extra = [Path(self.cfg.templates_dir).expanduser()] if self.cfg.templates_dir else []
         self.dirs = template_dirs(ctx.home, extra)
@@ -86,6 +88,13 @@ class _Builder:
             self._templates[node_type] = template_for(node_type, self.dirs)
         return self._templates[node_type]
 
+    def node_secret(self, uid: str) -> str:
+        if self.node_secrets is None:
+            return self.ctx.vault.node_secret(uid)
+        if uid not in self.node_secrets:
+            raise NotFound(f"the vault holds no {NODE_SECRET} for {uid}", subject=uid)
+        return self.node_secrets[uid].decode("ascii")
+
     def config(self, node: Node) -> tuple[Template, dict[str, Any]]:
         tpl = self.template(node.node_type)
         values = {
@@ -97,7 +106,7 @@ class _Builder:
             "node.mac": node.mac,
             "node.node_type": node.node_type,
             "node.chip": node.chip,
-            "secret.node_secret": self.ctx.vault.node_secret(node.uid),
+            "secret.node_secret": self.node_secret(node.uid),
         }
         overrides = _overrides(self.cfg.nodes.get(node.uid, {}))
         node_secrets = {
@@ -137,6 +146,35 @@ def render_for_node(ctx: FleetContext, uid: str) -> dict[str, Any]:
     return _Builder(ctx).config(ctx.registry.get_node(uid))[1]
 
 
+def _meta(
+    tpl: Template, config: dict[str, Any], image: bytes, keys_record: int | None
+) -> dict[str, Any]:
+    return {
+        "sha256": hashlib.sha256(image).hexdigest(),
+        "template_version": tpl.version,
+        "config_version": config.get("version"),
+        "size": len(image),
+        "node_type": tpl.node_type,
+        "encrypted": keys_record is not None,
+        "keys_record": keys_record,
+    }
+
+
+def _escrowed_image(uid: str, record: int, meta: dict[str, Any], image: bytes) -> EscrowedImage:
+    return EscrowedImage(
+        uid,
+        record,
+        meta["sha256"],
+        meta["size"],
+        meta["node_type"],
+        meta["template_version"],
+        int(meta["config_version"] or 0),
+        meta["encrypted"],
+        meta["keys_record"],
+        image,
+    )
+
+
 def _escrow(
     ctx: FleetContext,
     node: Node,
@@ -148,29 +186,9 @@ def _escrow(
     keys_record = None
     if key is not None:
         keys_record = ctx.vault.put(KEYS_KIND, node.uid, xts.keys_partition(key))
-    digest = hashlib.sha256(image).hexdigest()
-    meta = {
-        "sha256": digest,
-        "template_version": tpl.version,
-        "config_version": config.get("version"),
-        "size": len(image),
-        "node_type": tpl.node_type,
-        "encrypted": key is not None,
-        "keys_record": keys_record,
-    }
+    meta = _meta(tpl, config, image, keys_record)
     record = ctx.vault.put(IMAGE_KIND, node.uid, image, meta)
-    return EscrowedImage(
-        node.uid,
-        record,
-        digest,
-        len(image),
-        tpl.node_type,
-        tpl.version,
-        int(config.get("version", 0)),
-        key is not None,
-        keys_record,
-        image,
-    )
+    return _escrowed_image(node.uid, record, meta, image)
 
 
 def build_for_node(ctx: FleetContext, uid: str) -> EscrowedImage:
@@ -194,44 +212,59 @@ def build_all(
     ctx: FleetContext,
     on_node: Callable[[str, str | None], None] | None = None,
     nodes: list[Node] | None = None,
+    batch: int = 250,
 ) -> BuildAllResult:
     """Rebuild and escrow every registered node's image; one failing node does not stop the rest.
 
+    Secrets are read in one query and images stored one transaction per `batch` nodes.
     `on_node(uid, error_or_None)` is called after each node (progress bars).
     """
     start = time.perf_counter()
-    builder = _Builder(ctx)
+    builder = _Builder(ctx, read_newest(ctx, NODE_SECRET))
     todo = ctx.registry.list_nodes() if nodes is None else nodes
     failures: list[tuple[str, str]] = []
     audits: list[dict[str, Any]] = []
     built = 0
-    for node in todo:
-        error = None
-        try:
-            tpl, config, image, key = builder.image(node)
-            done = _escrow(ctx, node, tpl, config, image, key)
-            _prune(ctx, node.uid, builder.cfg.keep_history)
+    for first in range(0, len(todo), batch):
+        made: list[tuple[Node, Template, dict[str, Any], bytes, bytes | None]] = []
+        for node in todo[first : first + batch]:
+            try:
+                made.append((node, *builder.image(node)))
+            except FleetError as exc:
+                failures.append((node.uid, exc.message))
+                audits.append(
+                    {
+                        "action": "nvs.build",
+                        "node_uid": node.uid,
+                        "outcome": "error",
+                        "detail": {"error": exc.message},
+                    }
+                )
+                if on_node is not None:
+                    on_node(node.uid, exc.message)
+        key_ids = iter(
+            put_many(
+                ctx,
+                [(KEYS_KIND, n.uid, xts.keys_partition(k), None) for n, _t, _c, _i, k in made if k],
+            )
+        )
+        metas = [_meta(t, c, i, next(key_ids) if k else None) for _n, t, c, i, k in made]
+        records = put_many(
+            ctx, [(IMAGE_KIND, m[0].uid, m[3], meta) for m, meta in zip(made, metas, strict=True)]
+        )
+        for (node, *_rest), record, meta in zip(made, records, metas, strict=True):
+            if builder.cfg.keep_history:
+                _prune(ctx, node.uid, builder.cfg.keep_history)
             audits.append(
                 {
                     "action": "nvs.build",
                     "node_uid": node.uid,
-                    "detail": {"record": done.record_id, "sha256": done.sha256},
+                    "detail": {"record": record, "sha256": meta["sha256"]},
                 }
             )
             built += 1
-        except FleetError as exc:
-            error = exc.message
-            failures.append((node.uid, error))
-            audits.append(
-                {
-                    "action": "nvs.build",
-                    "node_uid": node.uid,
-                    "outcome": "error",
-                    "detail": {"error": error},
-                }
-            )
-        if on_node is not None:
-            on_node(node.uid, error)
+            if on_node is not None:
+                on_node(node.uid, None)
     if audits:
         ctx.registry.audit_many(audits)
     seconds = time.perf_counter() - start
