@@ -3,7 +3,8 @@
 The board itself does no I/O; `fleet.sim.esp32.server` puts it on a TCP port so that
 esptool reaches it as `socket://127.0.0.1:PORT`. Resetting: esptool resets a board by
 toggling RTS/DTR, which cannot travel over TCP. Here the end of a connection is the
-reset: when the host closes the port, the board reboots from flash (`boot()` runs and
+reset: when the host closes the port after talking to the board (a connection that sends
+nothing is only a presence probe), the board reboots from flash (`boot()` runs and
 `on_boot` callbacks fire), and since a station keeps the board's GPIO0 strapped low, it
 is back in the ROM loader for the next connection (the stub is gone). `reset()` does the
 same from Python.

@@ -67,10 +67,14 @@ SPI_CMD_USR = 1 << 18
 
 def checksum(data: bytes) -> int:
     """The ROM's XOR checksum of a data block (seed 0xEF)."""
-    state = CHECKSUM_SEED
-    for b in data:
-        state ^= b
-    return state
+    # XOR of all bytes, folded in halves on one big integer (fast for 16 KiB blocks).
+    value = int.from_bytes(data, "little")
+    width = len(data)
+    while width > 1:
+        half = (width + 1) // 2
+        value = (value & ((1 << (8 * half)) - 1)) ^ (value >> (8 * half))
+        width = half
+    return (value & 0xFF) ^ CHECKSUM_SEED
 
 
 @functools.cache

@@ -160,8 +160,10 @@ class DevicePort:
         tx = _Pacer(device.baud_pace)
         self.sessions += 1
         dropped = False
+        spoke = False  # a connection that never sends is a presence probe: no reset
 
         def recv() -> bytes | None:
+            nonlocal spoke
             while not pending:
                 try:
                     data = conn.recv(65536)
@@ -169,6 +171,7 @@ class DevicePort:
                     return None
                 if not data:
                     return None
+                spoke = True
                 rx.wait(len(data))
                 if faults.count_received(len(data)):
                     raise _Dropped
@@ -196,7 +199,8 @@ class DevicePort:
             with self._lock:
                 self._conn = None
             try:
-                device.reset()
+                if spoke:
+                    device.reset()
             finally:
                 self._idle.set()
         if dropped:

@@ -14,41 +14,41 @@ def encode(packet: bytes) -> bytes:
     return b"\xc0" + body + b"\xc0"
 
 
+def decode_body(body: bytes) -> bytes:
+    """The packet inside one frame's escaped body."""
+    if b"\xdb" not in body:
+        return body
+    # In an escaped stream 0xDB always starts an escape, so replacing DB DC first is safe.
+    return body.replace(b"\xdb\xdc", b"\xc0").replace(b"\xdb\xdd", b"\xdb")
+
+
 class Decoder:
     """Incremental decoder: feed bytes, get the complete packets seen so far.
 
-    Bytes outside a frame are ignored (the ROM does the same with line noise); a bad
-    escape drops the frame being read.
+    Bytes outside a frame are ignored (the ROM does the same with line noise); an empty
+    frame (two delimiters in a row) is treated as the start of the next one.
     """
 
     def __init__(self) -> None:
         self._buf: bytearray | None = None
-        self._escape = False
 
     def feed(self, data: bytes) -> list[bytes]:
         """Consume `data`; return the packets it completed (may be empty)."""
         packets: list[bytes] = []
-        for byte in data:
+        pos = 0
+        while True:
+            idx = data.find(b"\xc0", pos)
             if self._buf is None:
-                if byte == END:
-                    self._buf = bytearray()
+                if idx < 0:
+                    return packets
+                self._buf = bytearray()
+                pos = idx + 1
                 continue
-            if self._escape:
-                self._escape = False
-                if byte == ESC_END:
-                    self._buf.append(END)
-                elif byte == ESC_ESC:
-                    self._buf.append(ESC)
-                else:
-                    self._buf = None
-                continue
-            if byte == ESC:
-                self._escape = True
-            elif byte == END:
-                if self._buf:
-                    packets.append(bytes(self._buf))
-                    self._buf = None
-                # an empty frame is just back-to-back delimiters: stay in-frame
-            else:
-                self._buf.append(byte)
-        return packets
+            if idx < 0:
+                self._buf += data[pos:]
+                return packets
+            self._buf += data[pos:idx]
+            pos = idx + 1
+            if self._buf:
+                packets.append(decode_body(bytes(self._buf)))
+                self._buf = None

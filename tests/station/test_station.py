@@ -1,0 +1,71 @@
+"""The station flashes every plugged board with its own node's firmware and NVS."""
+
+# ruff: noqa: SIM300  (the project writes asserts as `expected == actual`)
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fleet.context import FleetContext
+from fleet.flashing.station import Station, StationEvent
+from fleet.flashing.station_job import JobOptions, Outcome
+from fleet.sim.esp32 import DeviceServer, Faults, VirtualEsp32, serve_devices
+from tests.station.conftest import NODES
+
+
+def _station(home: Path, urls: list[str], **kw: object) -> Station:
+    return Station(
+        JobOptions(home=str(home)),
+        urls,
+        scan_usb=False,
+        parallel=8,
+        once=True,
+        poll_interval=0.2,
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def test_eight_mixed_boards_each_boot_as_their_node(
+    home: Path, fctx: FleetContext, boards: DeviceServer
+) -> None:
+    """8 boards (ESP32, C3, S3) are flashed in parallel; each then boots with its own NodeConfig."""
+    events: list[StationEvent] = []
+    report = _station(home, boards.urls, on_event=events.append).run()
+    assert report.ok, report.final()
+    by_port = {r.port: r for r in report.final()}
+    for url, (uid, _kind, _chip, _mac) in zip(boards.urls, NODES, strict=True):
+        assert (Outcome.FLASHED, uid) == (by_port[url].outcome, by_port[url].node_uid)
+    assert all(port.wait_idle(10) for port in boards.ports)
+    booted = [(d.last_boot.node_uid if d.last_boot else None) for d in boards.devices]
+    assert [uid for uid, *_ in NODES] == booted
+    assert all(d.last_boot and d.last_boot.ok for d in boards.devices)
+    assert {url for url in boards.urls} == {e.port for e in events if e.kind == "progress"}
+    jobs = fctx.registry.audit_log(action="station.job")
+    assert {uid for uid, *_ in NODES} <= {j["node_uid"] for j in jobs if j["outcome"] == "ok"}
+
+
+def test_unknown_board_is_reported_not_flashed(home: Path) -> None:
+    """A board whose MAC no node has is reported with its hardware_id and left untouched."""
+    device = VirtualEsp32("esp32", "24:0a:c4:ff:ff:01")
+    with serve_devices([device]) as server:
+        report = _station(home, server.urls).run()
+    (result,) = report.final()
+    assert (Outcome.UNKNOWN_MAC, "esp32-240ac4ffff01") == (result.outcome, result.hardware_id)
+    assert 0 == device.bytes_written
+
+
+def test_unplug_mid_write_needs_reflash_and_is_redone_on_return(
+    home: Path, fctx: FleetContext
+) -> None:
+    """A cable pulled mid-write is reported as unplugged; when the board returns it is redone."""
+    uid, _kind, chip, mac = NODES[0]
+    device = VirtualEsp32(chip, mac, faults=Faults(drop_after_bytes=60_000, replug_after=3.0))
+    with serve_devices([device]) as server:
+        report = _station(home, server.urls, return_timeout=20).run()
+        assert server.ports[0].wait_idle(10)
+    outcomes = [(r.outcome, r.attempt) for r in report.results]
+    assert [(Outcome.UNPLUGGED, 1), (Outcome.FLASHED, 2)] == outcomes
+    assert True is report.results[0].needs_reflash
+    assert device.last_boot is not None and uid == device.last_boot.node_uid
+    errors = [j for j in fctx.registry.audit_log(action="station.job") if j["outcome"] == "error"]
+    assert any((j["detail"] or {}).get("outcome") == "unplugged" for j in errors)
