@@ -12,7 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from fleet.cli._common import JSON_OPTION, console, err_console, handle_errors, print_json, state
 from fleet.context import FleetContext
-from fleet.errors import UsageError
+from fleet.errors import NotFound, UsageError
 from fleet.nvs import escrow
 from fleet.nvs.inspect import describe, diff_configs, verify
 
@@ -33,6 +33,14 @@ def _write_secret_file(path: Path, data: bytes) -> None:
         os.close(fd)
 
 
+def _read(path: Path) -> bytes:
+    """A file's bytes; NotFound naming the file when it cannot be read."""
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise NotFound(f"cannot read {path}: {exc.strerror}") from exc
+
+
 def _source(
     fctx_get: Any, file: Path | None, node: str | None, key_file: Path | None
 ) -> tuple[bytes, bytes | None, str, str | None]:
@@ -40,8 +48,8 @@ def _source(
     if (file is None) == (node is None):
         raise UsageError("give either FILE or --node UID")
     if file is not None:
-        key = key_file.read_bytes() if key_file is not None else None
-        return file.read_bytes(), key, str(file), None
+        key = _read(key_file) if key_file is not None else None
+        return _read(file), key, str(file), None
     assert node is not None
     fctx: FleetContext = fctx_get()
     image, _meta, keys = escrow.escrowed(fctx, node)
@@ -241,8 +249,8 @@ def diff(
         for arg in (a, b):
             path = Path(arg)
             if path.exists():
-                key = key_file.read_bytes() if key_file is not None else None
-                configs.append(read_nodeconfig(path.read_bytes(), key))
+                key = _read(key_file) if key_file is not None else None
+                configs.append(read_nodeconfig(_read(path), key))
             else:
                 image, _meta, keys = escrow.escrowed(state(ctx).context, arg)
                 configs.append(read_nodeconfig(image, keys))
