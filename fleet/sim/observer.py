@@ -28,6 +28,7 @@ class Observer:
         self.broker = broker
         self.filters = filters
         self.messages: list[tuple[str, bytes, bool]] = []
+        self.times: list[float] = []  # time.time() of each message, parallel to `messages`
         self._changed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
@@ -61,6 +62,7 @@ class Observer:
                             bytes(raw) if isinstance(raw, bytes | bytearray) else str(raw).encode()
                         )
                         self.messages.append((str(m.topic), data, m.retain))
+                        self.times.append(time.time())
                         self._changed.set()
             except aiomqtt.MqttError:
                 self.client = None
