@@ -290,3 +290,22 @@ def history(
             highlight=False,
         )
     console.print(f"{len(rows)} images")
+
+
+@app.command("prune")
+def prune(
+    ctx: typer.Context,
+    uid: str = typer.Argument(None, help="Node uid (default: every node)."),
+    keep: int = typer.Option(..., "--keep", help="How many of the newest images to keep (>= 1)."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Delete old escrowed images, keeping the newest KEEP per node."""
+    with handle_errors(as_json):
+        fctx = state(ctx).context
+        if uid is not None:
+            fctx.registry.get_node(uid)
+        removed = escrow.prune(fctx, keep, uid)
+    if as_json:
+        print_json({"node_uid": uid, "keep": keep, "removed": removed})
+    else:
+        console.print(f"removed {removed} old NVS images (kept the newest {keep} per node)")

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from fleet.context import FleetContext
-from fleet.errors import FleetError, NotFound
+from fleet.errors import FleetError, NotFound, UsageError
 from fleet.nvs import xts
 from fleet.nvs.bulk import put_many, read_newest
 from fleet.nvs.nodeconfig import build_nodeconfig_image
@@ -96,7 +96,10 @@ class _Builder:
         return self.node_secrets[uid].decode("ascii")
 
     def config(self, node: Node) -> tuple[Template, dict[str, Any]]:
-        tpl = self.template(node.node_type)
+        try:
+            tpl = self.template(node.node_type)
+        except NotFound as exc:
+            raise NotFound(f"node {node.uid}: {exc.message}", node_uid=node.uid) from exc
         values = {
             **self.site,
             "node.uid": node.uid,
@@ -301,6 +304,19 @@ def escrowed(ctx: FleetContext, uid: str) -> tuple[bytes, dict[str, Any], bytes 
         meta,
         ctx.vault.get_record(int(keys)) if keys else None,
     )
+
+
+def prune(ctx: FleetContext, keep: int, uid: str | None = None) -> int:
+    """Delete all but the newest `keep` (>= 1) escrowed images of `uid` (or of every node).
+
+    Returns how many images were deleted (with their nvs_keys records); audited.
+    """
+    if keep < 1:
+        raise UsageError("keep at least the newest image (--keep >= 1)")
+    uids = [uid] if uid is not None else sorted({i.subject for i in ctx.vault.history(IMAGE_KIND)})
+    removed = sum(_prune(ctx, u, keep) for u in uids)
+    ctx.registry.audit("nvs.prune", node_uid=uid, detail={"keep": keep, "removed": removed})
+    return removed
 
 
 def _prune(ctx: FleetContext, uid: str, keep: int) -> int:

@@ -115,3 +115,25 @@ def test_build_all_builds_every_node_and_audits(ctx):
     for node in ctx.registry.list_nodes():
         assert 1 == len(ctx.vault.history(escrow.IMAGE_KIND, node.uid))
     assert 1 == len(ctx.registry.audit_log(action="nvs.build_all"))
+
+
+def test_prune_keeps_the_newest(ctx):
+    """Pruning to one image per node deletes the older ones and keeps the newest."""
+    escrow.build_for_node(ctx, "nd-ph-1")
+    newest = escrow.build_for_node(ctx, "nd-ph-1")
+    assert 1 == escrow.prune(ctx, keep=1)
+    assert [newest.record_id] == [h.id for h in ctx.vault.history(escrow.IMAGE_KIND, "nd-ph-1")]
+
+
+def test_node_without_template_is_named(ctx):
+    """A node whose type has no template fails naming the node and the known types."""
+    from fleet.errors import NotFound
+    from fleet.registry import NodeSpec
+
+    ctx.registry.add_node(NodeSpec(uid="nd-x-1", gh_uid="gh-1", zone_uid="zn-1"))
+    ctx.vault.set_node_secret("nd-x-1")
+    with pytest.raises(NotFound) as err:
+        escrow.build_for_node(ctx, "nd-x-1")
+    assert err.value.message.startswith(
+        "node nd-x-1: no NodeConfig template for node type 'unknown' (known: climate"
+    )
