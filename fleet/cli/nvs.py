@@ -10,6 +10,7 @@ from typing import Any
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from fleet.cli import nvs_pull
 from fleet.cli._common import JSON_OPTION, console, err_console, handle_errors, print_json, state
 from fleet.context import FleetContext
 from fleet.errors import NotFound, UsageError
@@ -286,10 +287,16 @@ def history(
     for r in rows:
         console.print(
             f"{r['record']:>6}  {r['created_at']:%Y-%m-%d %H:%M:%S}  {r.get('sha256', '')[:16]}  "
-            f"{r.get('node_type')} v{r.get('template_version')}  {r.get('size')} B",
+            f"{r.get('node_type')} {_origin(r)}  {r.get('size')} B",
             highlight=False,
         )
     console.print(f"{len(rows)} images")
+
+
+def _origin(meta: dict[str, Any]) -> str:
+    if meta.get("source") == "device":
+        return f"pulled from {meta.get('port')}"
+    return f"template v{meta.get('template_version')}"
 
 
 @app.command("prune")
@@ -309,3 +316,7 @@ def prune(
         print_json({"node_uid": uid, "keep": keep, "removed": removed})
     else:
         console.print(f"removed {removed} old NVS images (kept the newest {keep} per node)")
+
+
+# `fleet nvs pull` (read a live board's NVS back and escrow it) lives with the flashing code.
+app.command("pull")(nvs_pull.pull)
