@@ -89,7 +89,7 @@ def station(
                 task = progress.add_task("", total=1, port=event.port, what="waiting")
                 tasks[event.port] = task
             if event.kind == "start":
-                progress.reset(task, total=1, what="connecting")
+                progress.reset(task, total=1, port=event.port, what="connecting")
             elif event.kind == "progress" and event.total:
                 progress.update(
                     task, total=event.total, completed=event.done, what=event.stage or ""

@@ -26,6 +26,23 @@ from fleet.flashing.ports import scan
 from fleet.flashing.station_job import JobOptions, JobResult, Outcome, worker_main
 
 
+_PRELOAD = ["fleet.flashing.station_job", "fleet.flashing.flasher", "fleet.context", "esptool"]
+
+
+def _worker_context() -> Any:
+    """Fresh processes without paying Python + esptool start-up per board.
+
+    A fork server (a clean, single-threaded process that imported fleet and esptool once)
+    forks each worker; where that is unavailable, plain spawn.
+    """
+    try:
+        ctx = multiprocessing.get_context("forkserver")
+    except ValueError:  # pragma: no cover - platforms without fork (Windows)
+        return multiprocessing.get_context("spawn")
+    ctx.set_forkserver_preload(_PRELOAD)
+    return ctx
+
+
 @dataclass(frozen=True)
 class StationEvent:
     """Something the UI shows: a port appeared/left, a job started, progressed or ended."""
@@ -95,7 +112,7 @@ class Station:
         self.return_timeout = return_timeout
         self.poll_interval = poll_interval
         self.on_event = on_event or (lambda event: None)
-        self._mp = multiprocessing.get_context("spawn")
+        self._mp = _worker_context()
         self._events: Any = self._mp.Queue()
         self._ports: dict[str, _Port] = {}
         self.report = StationReport()
