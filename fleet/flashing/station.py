@@ -25,7 +25,6 @@ from typing import Any
 from fleet.flashing.ports import scan
 from fleet.flashing.station_job import JobOptions, JobResult, Outcome, worker_main
 
-
 _PRELOAD = ["fleet.flashing.station_job", "fleet.flashing.flasher", "fleet.context", "esptool"]
 
 
