@@ -157,16 +157,16 @@ def _read_entries(st: _State, index: int, seq: int, page: bytes, states: list[in
         ns, typ, span, chunk = entry[0], entry[1], entry[2], entry[3]
         (stored,) = struct.unpack_from("<I", entry, 4)
         if stored != fmt.entry_crc(entry):
+            following = _failing_run(st, index, page, states, i + 1)
             hint = " (wrong key?)" if st.key is not None else ""
-            skip = span if typ in fmt.VARIABLE and 1 < span <= fmt.ENTRIES_PER_PAGE - i else 1
-            note = f"; its span of {skip} entries is skipped" if skip > 1 else ""
+            note = f"; the next {following} written entries fail their CRC too" if following else ""
             st.problem(
                 index,
                 i,
                 f"entry header CRC32 mismatch (stored 0x{stored:08x}, computed "
                 f"0x{fmt.entry_crc(entry):08x}){hint}{note}",
             )
-            i += skip
+            i += 1 + following
             continue
         key = _key(st, index, i, entry)
         if key is None:
@@ -187,6 +187,20 @@ def _read_entries(st: _State, index: int, seq: int, page: bytes, states: list[in
             continue
         st.raws.append(raw)
         i += span
+
+
+def _failing_run(st: _State, index: int, page: bytes, states: list[int], start: int) -> int:
+    """How many written entries from `start` on also fail their CRC.
+
+    Most likely the data of the bad header before them; the device drops them the same way.
+    """
+    n = start
+    while n < fmt.ENTRIES_PER_PAGE and states[n] == fmt.ENTRY_WRITTEN:
+        entry = _entry_bytes(st, index, page, n)
+        if struct.unpack_from("<I", entry, 4)[0] == fmt.entry_crc(entry):
+            break
+        n += 1
+    return n - start
 
 
 def _key(st: _State, index: int, i: int, entry: bytes) -> str | None:
