@@ -119,3 +119,15 @@ def test_wrong_key_is_named():
     with pytest.raises(NvsCorrupt) as err:
         parse_partition(img, key=xts.generate_key())
     assert "(wrong key?)" in err.value.detail
+
+
+def test_flipped_bit_in_bitmap_is_named():
+    """A data entry whose bitmap state flipped to empty is named; the string is dropped."""
+    img = _image()
+    img[fmt.BITMAP_OFFSET] |= 0b01 << 4  # entry 2 (config data) 10 -> 11
+    part = parse_partition(bytes(img), strict=False)
+    assert [
+        "page 0 (offset 0x0) entry 2 (offset 0x80): key 'config' (string, 34 bytes): "
+        "data entry 2 is not marked written in the bitmap"
+    ] == [str(p) for p in part.problems]
+    assert BLOB == part.get("logging", "logs")
