@@ -124,7 +124,8 @@ class _Builder:
     def image(self, node: Node) -> tuple[Template, dict[str, Any], bytes, bytes | None]:
         tpl, config = self.config(node)
         key = xts.generate_key() if self.cfg.encrypt else None
-        image = build_nodeconfig_image(config, self.sizer.size(node), key)
+        size = self.sizer.size(node)
+        image = build_nodeconfig_image(config, size, key, self.cfg.format_version)
         return tpl, config, image, key
 
 

@@ -21,10 +21,11 @@ MASK = "********"
 
 
 def build_nodeconfig_image(
-    config: dict[str, Any], size: int = DEFAULT_SIZE, key: bytes | None = None
+    config: dict[str, Any], size: int = DEFAULT_SIZE, key: bytes | None = None, version: int = 2
 ) -> bytes:
     """The NVS partition holding `config` as `node_config/config` (validate it first)."""
-    return build_partition([NvsEntry(NAMESPACE, KEY, "string", serialize(config))], size, key=key)
+    entries = [NvsEntry(NAMESPACE, KEY, "string", serialize(config))]
+    return build_partition(entries, size, key=key, version=version)
 
 
 def nodeconfig_text(image: bytes, key: bytes | None = None) -> str:
