@@ -21,7 +21,8 @@ def snapshot_infos(repo: Repository) -> list[SnapshotInfo]:
     out = []
     for sid in repo.snapshot_ids():
         state = repo.verify_state(sid)
-        verified = None if state is None else state.ok
+        # `written` (the check right after a backup) is not a verification: unknown
+        verified = None if state is None or (state.ok and state.level == "written") else state.ok
         complete = True
         try:
             man: Manifest = repo.manifest(sid)

@@ -6,16 +6,17 @@ import importlib.metadata
 import platform
 import socket
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from fleet.backup import agecrypt
 from fleet.backup.layer import LayerEnv, LayerHandler
 from fleet.backup.layers import handler_class, layer_names
-from fleet.backup.manifest import LayerRecord, Manifest
+from fleet.backup.manifest import ArtifactRecord, LayerRecord, Manifest
 from fleet.backup.repository import Repository, new_snapshot_id, utcnow
 from fleet.backup.settings import BackupSettings, backup_settings
-from fleet.backup.verify import VerifyReport, verify_snapshot
+from fleet.backup.verify import VerifyReport, check_written, verify_snapshot
 from fleet.errors import FleetError, LayerError, UsageError
 from fleet.settings import Settings
 
@@ -115,13 +116,15 @@ def run_backup(
     settings: Settings,
     only: Sequence[str] | None = None,
     progress: Progress | None = None,
-    verify: bool = True,
+    verify: bool = False,
 ) -> BackupResult:
     """Take one snapshot of the configured (or `only` the named) layers.
 
     All prerequisites are checked before anything is written. A layer that fails while
     running is recorded as failed (its artifacts discarded) and the others still run; the
     snapshot is then committed as incomplete and `BackupResult.errors` names the layer.
+    Up to `[backup] parallel_layers` layers run at once. Afterwards the snapshot gets the
+    cheap `written` check, or with `verify` a full structure verification.
     `Conflict` if another backup holds the repository lock.
     """
     progress = progress or _Silent()
@@ -158,14 +161,19 @@ def run_backup(
         writer = repo.begin(sid, recipients)
         errors: dict[str, str] = {}
         try:
-            for name, handler in handlers.items():
-                _run_layer(name, handler, writer, manifest, progress, errors)
+            outcomes = _run_layers(handlers, writer, progress, cfg.parallel_layers)
+            for name in handlers:
+                layer_rec, records, error = outcomes[name]
+                manifest.layers[name] = layer_rec
+                manifest.artifacts.extend(records)
+                if error:
+                    errors[name] = error
             manifest.finished_at = utcnow()
             final = writer.commit(manifest)
         except BaseException:
             writer.abort()
             raise
-        report = verify_snapshot(repo, sid) if verify else None
+        report = verify_snapshot(repo, sid) if verify else check_written(repo, sid)
     return BackupResult(
         snapshot=sid,
         path=str(final),
@@ -180,14 +188,21 @@ def run_backup(
     )
 
 
+def _run_layers(
+    handlers: dict[str, LayerHandler], writer: Any, progress: Progress, parallel: int
+) -> dict[str, tuple[LayerRecord, list[ArtifactRecord], str | None]]:
+    workers = max(1, min(parallel, len(handlers)))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="layer") as pool:
+        futures = {
+            name: pool.submit(_run_layer, name, handler, writer, progress)
+            for name, handler in handlers.items()
+        }
+        return {name: fut.result() for name, fut in futures.items()}
+
+
 def _run_layer(
-    name: str,
-    handler: LayerHandler,
-    writer: Any,
-    manifest: Manifest,
-    progress: Progress,
-    errors: dict[str, str],
-) -> None:
+    name: str, handler: LayerHandler, writer: Any, progress: Progress
+) -> tuple[LayerRecord, list[ArtifactRecord], str | None]:
     progress.layer_started(name)
     started = utcnow()
     records = []
@@ -199,12 +214,11 @@ def _run_layer(
     except FleetError as exc:
         writer.discard_layer(name)
         msg = exc.message if isinstance(exc, LayerError) else f"layer {name}: {exc.message}"
-        errors[name] = msg
-        manifest.layers[name] = LayerRecord(name, "failed", started, utcnow(), error=msg)
         progress.layer_finished(name, "failed", msg)
-        return
-    manifest.artifacts.extend(records)
-    manifest.layers[name] = LayerRecord(
-        name, "ok", started, utcnow(), artifacts=[r.name for r in records]
-    )
+        return LayerRecord(name, "failed", started, utcnow(), error=msg), [], msg
     progress.layer_finished(name, "ok", None)
+    return (
+        LayerRecord(name, "ok", started, utcnow(), artifacts=[r.name for r in records]),
+        records,
+        None,
+    )

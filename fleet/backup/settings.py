@@ -37,6 +37,7 @@ class BackupSettings(pydantic.BaseModel):
     identity: str | None = None
     site: str | None = None
     zstd_level: int = 3
+    parallel_layers: int = 2  # layers backed up at once (each is still one stream at a time)
     retention: RetentionSettings = RetentionSettings()
 
     def repository_path(self, home: Path) -> Path:

@@ -80,6 +80,9 @@ def _identity(ctx: typer.Context, given: Path | None) -> Any:
 def run(
     ctx: typer.Context,
     layers: str = typer.Option(None, "--layers", help="Only these layers (comma-separated)."),
+    verify: bool = typer.Option(
+        False, "--verify", help="Re-read every artifact afterwards (structure verification)."
+    ),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Take one encrypted snapshot of every configured layer (or only --layers)."""
@@ -87,7 +90,7 @@ def run(
     with handle_errors(as_json):
         settings = state(ctx).settings
         if as_json:
-            result = run_backup(settings, only)
+            result = run_backup(settings, only, verify=verify)
         else:
             columns = (
                 SpinnerColumn(),
@@ -96,7 +99,7 @@ def run(
                 TimeElapsedColumn(),
             )
             with Progress(*columns, console=err_console, transient=False) as progress:
-                result = run_backup(settings, only, _Bars(progress))
+                result = run_backup(settings, only, _Bars(progress), verify=verify)
     if as_json:
         print_json({"ok": result.ok, **result.__dict__})
     else:
@@ -110,8 +113,9 @@ def run(
             skipped = ", ".join(f"{k} ({v})" for k, v in result.skipped.items())
             console.print(escape(f"not backed up: {skipped}"))
         if result.verify is not None:
-            state_ = "verified" if result.verify.ok else "FAILED verification"
-            console.print(f"{state_} ({result.verify.level})")
+            v = result.verify
+            state_ = "checked" if v.ok else "FAILED check"
+            console.print(f"{state_} ({v.level}); `fleet backup verify --read-data` reads it all")
     if result.errors:
         first = next(iter(result.errors))
         err = LayerError(first, result.errors[first])
