@@ -16,6 +16,7 @@ from fleet.context import FleetContext
 from fleet.errors import NotFound, UsageError
 from fleet.nvs import escrow
 from fleet.nvs.inspect import describe, diff_configs, verify
+from fleet.nvs.sizing import PartitionSizer
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -211,7 +212,13 @@ def verify_cmd(
     """Parse, check every CRC and the NodeConfig rules; exit non-zero on any problem."""
     with handle_errors(as_json):
         image, key, name, uid = _source(lambda: state(ctx).context, file, node, key_file)
-        report = verify(image, key, source=name, node_uid=uid)
+        expected = None
+        if uid is not None:
+            fctx = state(ctx).context
+            expected = PartitionSizer(fctx, escrow.nvs_settings(fctx).partition_size).size(
+                fctx.registry.get_node(uid)
+            )
+        report = verify(image, key, source=name, node_uid=uid, expected_size=expected)
         if uid is not None:
             _img, meta, _keys = escrow.escrowed(state(ctx).context, uid)
             if meta.get("sha256") != hashlib.sha256(image).hexdigest():
