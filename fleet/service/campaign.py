@@ -21,17 +21,41 @@ from fleet.service.report import Outcome, on_response, on_timeout
 
 log = logging.getLogger(__name__)
 
-BOOT_SLACK = 2.0  # seconds: uptime is whole seconds and clocks differ a little
+# A heartbeat's uptime is whole seconds, so seen_at - uptime is at or after the real boot;
+# the firmware restarts ~1 s after answering DONE. Requiring the estimate to be half a
+# second past DONE (0.2 s) keeps a node that booted just *before* the command from counting.
+BOOT_MARGIN = 0.2
+PRIOR_MARGIN = 1.5  # boot estimates of one boot differ by up to ~1 s (whole-second uptime)
 
 
-def came_back(liveness: Liveness, uid: str, done_at: float) -> bool:
-    """True when `uid` shows a boot after `done_at`: a connect message or a reset uptime."""
+def boot_estimate(liveness: Liveness, uid: str) -> float | None:
+    """When `uid` booted, from its last heartbeat's uptime (None when unknown)."""
+    node = liveness.get(uid)
+    if node is None or node.seen_at is None or node.uptime is None:
+        return None
+    return node.seen_at - node.uptime
+
+
+def came_back(
+    liveness: Liveness, uid: str, done_at: float, prior_boot: float | None = None
+) -> bool:
+    """True when `uid` shows a boot after `done_at`.
+
+    Evidence: a connect message (status, config_report) after DONE; or a heartbeat whose
+    boot estimate moved past the one known before the command (`prior_boot`, which
+    survives a restart of the service); or, without that, a boot estimate after DONE.
+    """
     node = liveness.get(uid)
     if node is None or node.seen_at is None or node.seen_at <= done_at:
         return False
     if node.boot_at is not None and node.boot_at > done_at:
         return True
-    return node.uptime is not None and node.seen_at - node.uptime >= done_at - BOOT_SLACK
+    est = boot_estimate(liveness, uid)
+    if est is None:
+        return False
+    if prior_boot is not None and est > prior_boot + PRIOR_MARGIN and est >= done_at - 1.0:
+        return True
+    return est >= done_at + BOOT_MARGIN
 
 
 class CampaignRunner:
@@ -45,6 +69,7 @@ class CampaignRunner:
         liveness: Liveness,
         wait_connected: Callable[[], Awaitable[object]],
         flush_interval: float = 0.5,
+        on_unsynced: Callable[[], None] | None = None,
     ) -> None:
         self.c = campaign
         self.store = store
@@ -52,9 +77,11 @@ class CampaignRunner:
         self.liveness = liveness
         self.wait_connected = wait_connected
         self.flush_interval = flush_interval
+        self.on_unsynced = on_unsynced
         self.dirty: dict[str, Target] = {}
         self.retry: list[str] = []
         self.inflight = 0
+        self.resumed_at = time.time()
 
     def _touch(self, t: Target) -> None:
         self.dirty[t.uid] = t
@@ -75,6 +102,7 @@ class CampaignRunner:
                 self._touch(t)
         c.state = RUNNING
         c.started_at = c.started_at or time.time()
+        self.resumed_at = time.time()
         await self._flush()
         log.info("campaign %s: %d nodes at %.1f/s", c.id, len(c.targets), c.rate)
         async with asyncio.TaskGroup() as tg:
@@ -130,6 +158,7 @@ class CampaignRunner:
                 self._touch(t)
                 return
         t.attempts += 1
+        t.prior_boot = boot_estimate(self.liveness, t.uid) or t.prior_boot
         t.outcome = Outcome.SENT
         t.sent_at = time.time()
         t.cmd_id = sent.cmd_id
@@ -149,8 +178,14 @@ class CampaignRunner:
             if t.outcome == Outcome.PENDING:
                 self.retry.append(t.uid)
         else:
-            t.outcome = on_response(t.outcome, r.status)
+            t.outcome = on_response(
+                t.outcome, r.status, r.error_code, t.attempts, self.c.max_attempts
+            )
             t.error_code = r.error_code
+            if t.outcome == Outcome.PENDING:
+                self.retry.append(t.uid)
+                if self.on_unsynced is not None:
+                    self.on_unsynced()
             if t.outcome == Outcome.DONE:
                 t.done_at = r.answered_at or time.time()
         self._touch(t)
@@ -162,11 +197,26 @@ class CampaignRunner:
             open_ = 0
             for t in c.targets.values():
                 if t.outcome == Outcome.DONE and t.done_at is not None:
-                    if came_back(self.liveness, t.uid, t.done_at):
+                    if came_back(self.liveness, t.uid, t.done_at, t.prior_boot):
+                        node = self.liveness.nodes[t.uid]
+                        log.debug(
+                            "campaign %s: %s back (done %.2f, seen %.2f, boot %s, uptime %s)",
+                            c.id,
+                            t.uid,
+                            t.done_at,
+                            node.seen_at or 0.0,
+                            node.boot_at,
+                            node.uptime,
+                        )
                         t.outcome = Outcome.BACK
                         t.back_at = now
                         self._touch(t)
-                    elif now - t.done_at > c.back_timeout:
+                    elif (
+                        self.liveness.paused_at is None
+                        and now - max(t.done_at, self.resumed_at, self.liveness.resumed_at)
+                        > c.back_timeout
+                    ):
+                        # a node gets the whole back timeout while we can hear it
                         t.outcome = Outcome.SILENT
                         self._touch(t)
                     else:

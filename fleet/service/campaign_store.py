@@ -41,6 +41,7 @@ class Target:
     sent_at: float | None = None
     done_at: float | None = None
     back_at: float | None = None
+    prior_boot: float | None = None  # when the node last booted, as known at the send
 
     @property
     def final(self) -> bool:
@@ -184,6 +185,7 @@ class CampaignStore:
                 _secs(t.sent_at),
                 _secs(t.done_at),
                 _secs(t.back_at),
+                t.prior_boot,
             )
         return c
 
@@ -233,6 +235,7 @@ class CampaignStore:
                     "sent_at": _ts(t.sent_at),
                     "done_at": _ts(t.done_at),
                     "back_at": _ts(t.back_at),
+                    "prior_boot": t.prior_boot,
                 }
                 for t in targets
             ]

@@ -82,6 +82,7 @@ class Liveness:
         self.grace = grace
         self.nodes: dict[str, NodeLive] = {}
         self.paused_at: float | None = None
+        self.resumed_at = now
         self.grace_until = now + grace
         self.dirty: set[str] = set()
 
@@ -209,6 +210,7 @@ class Liveness:
             for node in self.nodes.values():
                 node.clock += outage
             self.paused_at = None
+        self.resumed_at = now
         self.grace_until = max(self.grace_until, now + self.grace)
 
     def restart_grace(self, now: float) -> None:

@@ -51,3 +51,4 @@ class CampaignTargetRow(Base):
     sent_at: Mapped[dt.datetime | None]
     done_at: Mapped[dt.datetime | None]
     back_at: Mapped[dt.datetime | None]
+    prior_boot: Mapped[float | None] = mapped_column(Float)  # boot estimate before the send

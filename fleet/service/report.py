@@ -85,13 +85,29 @@ def build_report(targets: Iterable[TargetView]) -> CampaignReport:
     return rep
 
 
-def on_response(outcome: Outcome, status: str) -> Outcome:
-    """The outcome after a command_response with `status` (ACK keeps the target waiting)."""
+# refusals that a later attempt can overcome (the service answers the node's time request)
+TRANSIENT_CODES = frozenset({"time_not_synced"})
+
+
+def on_response(
+    outcome: Outcome,
+    status: str,
+    error_code: str | None = None,
+    attempts: int = 0,
+    max_attempts: int = 1,
+) -> Outcome:
+    """The outcome after a command_response with `status` (ACK keeps the target waiting).
+
+    A transient refusal (`time_not_synced`) sends the target back to PENDING while
+    attempts remain.
+    """
     if outcome in FINAL:
         return outcome
     if status == "DONE":
         return Outcome.DONE
     if status in REFUSING_STATUSES:
+        if error_code in TRANSIENT_CODES and attempts < max_attempts:
+            return Outcome.PENDING
         return Outcome.REFUSED
     return outcome
 

@@ -130,6 +130,9 @@ class Service:
     # -- connection events -------------------------------------------------------------
     def _connected(self, now: float) -> None:
         self.liveness.resume(now)
+        if self.cfg.time_sync:
+            # nodes that asked while we were away only ask again much later
+            self.timesync.request()
         reason = self.detector.connected(now)
         if reason:
             self.broker_restored(reason, now)
@@ -237,7 +240,12 @@ class Service:
         while True:
             c = await self.new_campaigns.get()
             runner = CampaignRunner(
-                c, self.store, self.sender, self.liveness, self.connection.connected.wait
+                c,
+                self.store,
+                self.sender,
+                self.liveness,
+                self.connection.connected.wait,
+                on_unsynced=self.timesync.request if self.cfg.time_sync else None,
             )
             tg.create_task(runner.run(), name=f"campaign-{c.id}")
 

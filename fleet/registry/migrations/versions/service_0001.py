@@ -48,6 +48,7 @@ def upgrade() -> None:
         sa.Column("sent_at", TS),
         sa.Column("done_at", TS),
         sa.Column("back_at", TS),
+        sa.Column("prior_boot", sa.Float),
     )
 
 
