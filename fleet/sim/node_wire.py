@@ -97,6 +97,10 @@ class MqttConnection(asyncio.Protocol):
         self._ping_task: asyncio.Task[None] | None = None
         self.published = 0
         self.received = 0
+        self._closing = False  # DISCONNECT sent: nothing more may be written
+        self._unacked = 0  # QoS 1 publishes the broker has not acknowledged yet
+        self._all_acked = asyncio.Event()
+        self._all_acked.set()
 
     @classmethod
     async def open(
@@ -137,6 +141,7 @@ class MqttConnection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
         self._can_write.set()
+        self._all_acked.set()
         if self._ping_task is not None:
             self._ping_task.cancel()
         err = BrokerError(f"connection of {self.client_id} lost: {exc or 'closed'}")
@@ -201,14 +206,18 @@ class MqttConnection(asyncio.Protocol):
         elif kind == CONNACK:
             if not self._connack.done():
                 self._connack.set_result(body[1] if len(body) > 1 else 255)
-        elif kind in (PUBACK, SUBACK & 0xF0):
+        elif kind == PUBACK:
+            self._unacked = max(0, self._unacked - 1)
+            if not self._unacked:
+                self._all_acked.set()
+        elif kind == SUBACK & 0xF0:
             pid = struct.unpack_from("!H", body)[0]
             fut = self._pending.pop(pid, None)
             if fut is not None and not fut.done():
                 fut.set_result(body[2:])
 
     def _send(self, data: bytes) -> None:
-        if self.transport is not None:
+        if self.transport is not None and not self._closing:
             self.transport.write(data)
 
     def _packet_id(self) -> int:
@@ -225,13 +234,13 @@ class MqttConnection(asyncio.Protocol):
     @property
     def connected(self) -> bool:
         """True until the connection is closed or lost."""
-        return self.transport is not None and not self.closed.done()
+        return self.transport is not None and not self._closing and not self.closed.done()
 
     def publish(
         self, topic: str | bytes, payload: bytes, qos: int = 1, retain: bool = False
     ) -> None:
         """Queue one PUBLISH (fire and forget; QoS 1 acks are consumed, not awaited)."""
-        if self.transport is None:
+        if self.transport is None or self._closing:
             return
         t = topic.encode("utf-8") if isinstance(topic, str) else topic
         self.transport.write(
@@ -262,10 +271,23 @@ class MqttConnection(asyncio.Protocol):
         if 0x80 in granted:
             raise BrokerError(f"broker refused a subscription of {self.client_id}")
 
-    async def disconnect(self) -> None:
-        """Clean close: DISCONNECT first, so the broker does NOT publish the will."""
+    async def disconnect(self, timeout: float = 5.0) -> None:
+        """Clean close: DISCONNECT first, so the broker does NOT publish the will.
+
+        Waits (up to `timeout`) for the acks of QoS 1 publishes and for the broker to
+        close: closing with unread acks would reset the socket and make the broker drop
+        publishes it has not read yet.
+        """
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                await self._all_acked.wait()
+                if self.transport is not None:
+                    self._send(bytes([DISCONNECT, 0]))
+                    self._closing = True
+                    if self.transport.can_write_eof():
+                        self.transport.write_eof()
+                await asyncio.shield(self.closed)
         if self.transport is not None:
-            self._send(bytes([DISCONNECT, 0]))
             self.transport.close()
         await asyncio.shield(self.closed)
 

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import time
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -29,6 +30,7 @@ class Observer:
         self.filters = filters
         self.messages: list[tuple[str, bytes, bool]] = []
         self.times: list[float] = []  # time.time() of each message, parallel to `messages`
+        self.count: Counter[str] = Counter()  # messages per topic (cheap to poll)
         self._changed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
@@ -63,6 +65,7 @@ class Observer:
                         )
                         self.messages.append((str(m.topic), data, m.retain))
                         self.times.append(time.time())
+                        self.count[str(m.topic)] += 1
                         self._changed.set()
             except aiomqtt.MqttError:
                 self.client = None

@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import json
 import time
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -23,7 +24,7 @@ pytestmark = pytest.mark.mqtt
 FAST = SimOptions(
     heartbeat_interval=0.3, restart_after=0.1, boot_time=0.1, reconnect_delay=0.2, time_retry=0.5
 )
-PER_NODE = SimOptions(**{**FAST.__dict__, "per_node_connections": True})
+PER_NODE = replace(FAST, per_node_connections=True)
 
 
 def signed(secret: str, cmd: str, cmd_id: str, ts: int | None = None) -> str:
@@ -183,13 +184,13 @@ def test_nodes_reconnect_after_broker_restart(broker: Broker) -> None:
 
     async def scenario() -> None:
         nodes = make_nodes(20)
-        opts = SimOptions(**{**FAST.__dict__, "nodes_per_connection": 8})
+        opts = replace(FAST, nodes_per_connection=8)
         async with NodeSimulator(broker.host, broker.port, nodes, opts) as sim:
             connects = sim.stats.connects
             broker.restart(hard=True)
             async with Observer(broker) as obs:
                 await obs.wait_for(
-                    lambda: all(obs.matching(x.topic("config_report")) for x in nodes),
+                    lambda: all(obs.count[x.topic("config_report")] for x in nodes),
                     timeout=10,
                     what="every node re-announced",
                 )
@@ -204,13 +205,13 @@ def test_many_nodes_share_few_connections(broker: Broker) -> None:
 
     async def scenario() -> None:
         nodes = make_nodes(300)
-        opts = SimOptions(**{**FAST.__dict__, "nodes_per_connection": 100})
+        opts = replace(FAST, nodes_per_connection=100)
         async with (
             Observer(broker) as obs,
             NodeSimulator(broker.host, broker.port, nodes, opts) as sim,
         ):
             await obs.wait_for(
-                lambda: all(obs.matching(x.topic("heartbeat")) for x in nodes),
+                lambda: all(obs.count[x.topic("heartbeat")] for x in nodes),
                 what="a heartbeat from each of 300 nodes",
             )
             await obs.answer_time()
@@ -225,3 +226,98 @@ def test_many_nodes_share_few_connections(broker: Broker) -> None:
             )
 
     asyncio.run(scenario())
+
+
+def test_slow_node_answers_after_a_healthy_one(broker: Broker) -> None:
+    """A slow node's answer arrives, and only after a healthy node's answer to a command
+    sent later."""
+
+    async def scenario() -> list[str]:
+        slow, healthy = make_nodes(2)
+        slow.faults = NodeFaults(slow_response_s=1.0)
+        async with (
+            Observer(broker) as obs,
+            NodeSimulator(broker.host, broker.port, [slow, healthy], FAST),
+        ):
+            await obs.answer_time()
+            await obs.wait_for(lambda: slow.time_synced and healthy.time_synced, what="sync")
+            await obs.publish(
+                f"{slow.base_topic}/system/command",
+                signed(slow.secret or "", "report_config", "w1"),
+            )
+            await obs.publish(
+                f"{healthy.base_topic}/system/command",
+                signed(healthy.secret or "", "report_config", "w2"),
+            )
+            await obs.wait_for(lambda: response(obs, slow, "w1"), what="slow answer")
+            return [
+                json.loads(p)["cmd_id"]
+                for t, p, _ in obs.messages
+                if t.endswith("command_response")
+            ]
+
+    assert ["w2", "w1"] == asyncio.run(scenario())
+
+
+def test_config_push_binds_an_unbound_node_over_mqtt(broker: Broker) -> None:
+    """An unbound node given a NodeConfig on its temp config topic starts publishing in its
+    real namespace and stops sending hello."""
+
+    async def scenario() -> None:
+        (n,) = make_nodes(0, unbound=1)
+        cfg = {"node_id": "nd-ph-77", "gh_uid": "gh-1", "zone_uid": "zn-2", "node_secret": "a" * 64}
+        async with Observer(broker) as obs, NodeSimulator(broker.host, broker.port, [n], FAST):
+            await obs.wait_for(lambda: obs.matching("hydro/node_hello"), what="hello")
+            await obs.publish(f"hydro/gh-temp/zn-temp/{n.hardware_id}/config", json.dumps(cfg))
+            report = await obs.next_on("hydro/gh-1/zn-2/nd-ph-77/config_report")
+            await obs.next_on("hydro/gh-1/zn-2/nd-ph-77/heartbeat")
+            assert ("nd-ph-77", 1) == (
+                json.loads(report)["node_id"],
+                len(obs.matching("hydro/node_hello")),
+            )
+
+    asyncio.run(scenario())
+
+
+def test_silenced_node_stops_heartbeats_and_keeps_its_connection(broker: Broker) -> None:
+    """silence() stops one node's heartbeats while the others go on and no will fires."""
+
+    async def scenario() -> None:
+        quiet, loud = make_nodes(2)
+        async with (
+            Observer(broker) as obs,
+            NodeSimulator(broker.host, broker.port, [quiet, loud], PER_NODE) as sim,
+        ):
+            await obs.wait_for(lambda: obs.matching(quiet.topic("heartbeat")), what="first beat")
+            sim.silence(quiet.key)
+            before = len(obs.matching(quiet.topic("heartbeat")))
+            loud_before = len(obs.matching(loud.topic("heartbeat")))
+            await obs.wait_for(
+                lambda: len(obs.matching(loud.topic("heartbeat"))) >= loud_before + 3,
+                what="three more beats of the other node",
+            )
+            assert (before, []) == (
+                len(obs.matching(quiet.topic("heartbeat"))),
+                obs.matching(quiet.topic("lwt")),
+            )
+
+    asyncio.run(scenario())
+
+
+def test_bare_subscriber_counts_every_heartbeat(broker: Broker) -> None:
+    """The benchmark baseline counts exactly the heartbeats published while it listens."""
+    from fleet.sim.bare_subscriber import count_messages
+    from fleet.sim.node_wire import MqttConnection
+
+    async def scenario() -> int:
+        ready = asyncio.Event()
+        counting = asyncio.create_task(count_messages(broker.host, broker.port, 1.5, ready=ready))
+        await ready.wait()
+        pub = await MqttConnection.open(broker.host, broker.port, "bench-pub")
+        for i in range(500):
+            pub.publish(f"hydro/gh-1/zn-1/nd-{i}/heartbeat", b"{}", qos=1)
+            pub.publish(f"hydro/gh-1/zn-1/nd-{i}/status", b"{}", qos=1)
+        await pub.disconnect()
+        return (await counting).received
+
+    assert 500 == asyncio.run(scenario())
