@@ -153,6 +153,7 @@ class Broker:
         proc = self.process
         if proc is None or proc.poll() is not None:
             return
+        os.kill(proc.pid, signal.SIGCONT)  # a frozen broker cannot act on SIGTERM
         os.kill(proc.pid, signal.SIGTERM)
         try:
             proc.wait(timeout)
@@ -167,6 +168,16 @@ class Broker:
             return
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
+
+    def freeze(self) -> None:
+        """SIGSTOP: the broker keeps its sockets but answers nothing (a network outage)."""
+        if self.pid is not None:
+            os.kill(self.pid, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        """SIGCONT after `freeze()`: the broker carries on where it stopped."""
+        if self.pid is not None:
+            os.kill(self.pid, signal.SIGCONT)
 
     def save(self) -> None:
         """Ask Mosquitto to write its persistence file now (SIGUSR1); no-op without it."""

@@ -60,6 +60,7 @@ class NodeSimulator:
         self.stopping = False
         self.run_tag = f"{random.getrandbits(24):06x}"
         size = 1 if self.options.per_node_connections else self.options.nodes_per_connection
+        _ensure_file_limit(math.ceil(len(self.runs) / size) + 64)
         self.groups = [
             Group(self, i, self.runs[start : start + size])
             for i, start in enumerate(range(0, len(self.runs), size))
@@ -284,3 +285,18 @@ class NodeSimulator:
             await asyncio.Event().wait()
         finally:
             await self.stop()
+
+
+def _ensure_file_limit(needed: int) -> None:
+    """Raise the open-files soft limit to `needed` (up to the hard limit) or say why not."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if needed <= soft:
+        return
+    if hard != resource.RLIM_INFINITY and needed > hard:
+        raise UsageError(
+            f"{needed} connections need {needed} open files; the hard limit is {hard} "
+            "(raise it with `ulimit -Hn`, or share connections)"
+        )
+    resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))

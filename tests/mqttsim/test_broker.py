@@ -77,3 +77,25 @@ def test_missing_binary_names_the_install_line(monkeypatch: pytest.MonkeyPatch) 
         broker_mod.start_broker()
     assert "apt-get install -y mosquitto" in info.value.message
     assert 69 == info.value.exit_code
+
+
+def test_frozen_broker_delivers_after_thaw(broker: Broker) -> None:
+    """freeze() holds messages like a network outage; thaw() delivers them."""
+
+    async def scenario() -> bytes | None:
+        async with aiomqtt.Client(broker.host, broker.port, identifier="t-frozen") as client:
+            await client.subscribe("t/frozen", qos=1)
+            broker.freeze()
+            try:
+                pub = asyncio.create_task(_publish_retained(broker, "t/frozen", b"late"))
+                await asyncio.sleep(0.3)
+                assert False is pub.done()
+            finally:
+                broker.thaw()
+            await pub
+            async with asyncio.timeout(5):
+                async for message in client.messages:
+                    return bytes(message.payload)  # type: ignore[arg-type]
+        return None
+
+    assert b"late" == asyncio.run(scenario())
