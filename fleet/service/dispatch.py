@@ -107,6 +107,8 @@ class Dispatcher:
                 text = payload.decode("utf-8")
                 if len(text) > 64:
                     raise msg.MessageError("lwt", "longer than 64 characters")
+                if text.strip().lower() not in ("offline", "online"):
+                    raise msg.MessageError("lwt", "neither 'offline' nor 'online'")
                 tr = self.liveness.lwt(node, now, text)
             elif kind == "config_report":
                 report = msg.ConfigReport.parse(payload)
@@ -125,7 +127,7 @@ class Dispatcher:
             node = self._node_key(parts[1], parts[2], parts[3])
             resp = msg.CommandResponse.parse(payload)
             self.counts["command_response"] += 1
-            if not node:
+            if not node or not parts[4]:
                 self._bad("command_response", topic, "empty topic level")
                 return
             tr = self.liveness.seen(node, now, "command_response")
