@@ -102,6 +102,7 @@ class Settings:
     home: Path
     data: dict[str, Any] = field(default_factory=dict)
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    overrides: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
     def load(
@@ -123,7 +124,11 @@ class Settings:
         data = deep_merge(data, env_overrides(env))
         if overrides:
             data = deep_merge(data, overrides)
-        return cls(home=root, data=data, environ=env)
+        return cls(home=root, data=data, environ=env, overrides=dict(overrides or {}))
+
+    def reload(self) -> None:
+        """Re-read fleet.toml (after a change), keeping this environment and overrides."""
+        self.data = Settings.load(self.home, self.overrides, self.environ).data
 
     @property
     def file(self) -> Path:

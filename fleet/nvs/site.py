@@ -87,6 +87,7 @@ def set_value(ctx: FleetContext, key: str, text: str, node_uid: str | None = Non
         dotted = f"nvs.nodes.{node_uid}.{key}" if node_uid else f"site.{key}"
         _check_file_value(ctx, dotted, value)
         write_file_setting(ctx.home, dotted, value)
+        ctx.settings.reload()
         where, shown = "fleet.toml", value
     ctx.registry.audit(
         "site.set", node_uid=node_uid, detail={"key": key, "stored_in": where, "value": shown}
@@ -170,6 +171,7 @@ def unset_value(ctx: FleetContext, key: str, node_uid: str | None = None) -> boo
     else:
         dotted = f"nvs.nodes.{node_uid}.{key}" if node_uid else f"site.{key}"
         removed = _remove_file_setting(ctx.home, dotted)
+        ctx.settings.reload()
     if removed:
         ctx.registry.audit("site.unset", node_uid=node_uid, detail={"key": key})
     return removed
