@@ -38,11 +38,13 @@ class LayerEnv:
 
     `home`: the fleet data directory. `settings_data`: the merged settings (read-only).
     `exclude`: absolute paths a handler must never capture (the backup repository itself).
+    `zstd_level`: the compression level for handlers that compress (`[backup] zstd_level`).
     """
 
     home: Path
     settings_data: Mapping[str, Any] = field(default_factory=dict)
     exclude: tuple[Path, ...] = ()
+    zstd_level: int = 3
 
 
 @dataclass(frozen=True)

@@ -98,6 +98,7 @@ def layer_env(settings: Settings, cfg: BackupSettings) -> LayerEnv:
         home=settings.home,
         settings_data=settings.data,
         exclude=(cfg.repository_path(settings.home).resolve(),),
+        zstd_level=cfg.zstd_level,
     )
 
 

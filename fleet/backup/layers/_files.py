@@ -178,6 +178,7 @@ class RootTreeLayer:
             self.name,
             self._items,
             exclude=self.env.exclude,
+            level=self.env.zstd_level,
             extra_meta=lambda: {"absent": list(self._absent), "root": str(self.root)},
         )
 

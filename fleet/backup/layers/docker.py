@@ -98,6 +98,7 @@ class DockerLayer:
             self.name,
             self._items,
             exclude=self.env.exclude,
+            level=self.env.zstd_level,
             extra_meta=lambda: {"volumes": list(self.config.volumes)},
         )
 

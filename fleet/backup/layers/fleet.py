@@ -126,7 +126,9 @@ class FleetLayer:
         db = self.registry_path()
         if db is not None and db.exists():
             yield self._registry_stream(db)
-        yield files_artifact(self.name, self._items, exclude=self.env.exclude)
+        yield files_artifact(
+            self.name, self._items, exclude=self.env.exclude, level=self.env.zstd_level
+        )
 
     def restore(
         self, artifacts: Sequence[StoredArtifact], options: RestoreOptions

@@ -174,6 +174,7 @@ class MosquittoLayer:
             self.name,
             self._items,
             exclude=self.env.exclude,
+            level=self.env.zstd_level,
             extra_meta=lambda: {"config": _arc(self.conf), **self._save},
         )
 
