@@ -19,7 +19,6 @@ from typing import Any
 from fleet.context import FleetContext
 from fleet.errors import FleetError, NotFound, UsageError
 from fleet.nvs import xts
-from fleet.nvs.bulk import put_many, read_newest
 from fleet.nvs.nodeconfig import build_nodeconfig_image
 from fleet.nvs.render import merge, render
 from fleet.nvs.rules import validate
@@ -224,7 +223,7 @@ def build_all(
     `on_node(uid, error_or_None)` is called after each node (progress bars).
     """
     start = time.perf_counter()
-    builder = _Builder(ctx, read_newest(ctx, NODE_SECRET))
+    builder = _Builder(ctx, ctx.vault.newest_of_kind(NODE_SECRET))
     todo = ctx.registry.list_nodes() if nodes is None else nodes
     failures: list[tuple[str, str]] = []
     audits: list[dict[str, Any]] = []
@@ -247,14 +246,13 @@ def build_all(
                 if on_node is not None:
                     on_node(node.uid, exc.message)
         key_ids = iter(
-            put_many(
-                ctx,
+            ctx.vault.put_many(
                 [(KEYS_KIND, n.uid, xts.keys_partition(k), None) for n, _t, _c, _i, k in made if k],
             )
         )
         metas = [_meta(t, c, i, next(key_ids) if k else None) for _n, t, c, i, k in made]
-        records = put_many(
-            ctx, [(IMAGE_KIND, m[0].uid, m[3], meta) for m, meta in zip(made, metas, strict=True)]
+        records = ctx.vault.put_many(
+            [(IMAGE_KIND, m[0].uid, m[3], meta) for m, meta in zip(made, metas, strict=True)]
         )
         for (node, *_rest), record, meta in zip(made, records, metas, strict=True):
             if builder.cfg.keep_history:

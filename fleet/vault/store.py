@@ -11,13 +11,13 @@ from __future__ import annotations
 import datetime as dt
 import os
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from fleet.errors import NotFound, VaultError
 from fleet.protocol.ids import check_secret
@@ -111,6 +111,36 @@ class Vault:
                 .order_by(VaultRecordRow.id.desc())
                 .limit(1)
             )
+
+    def put_many(
+        self, records: Sequence[tuple[str, str, bytes, dict[str, Any] | None]]
+    ) -> list[int]:
+        """Store (kind, subject, plaintext, meta) records in one transaction; their new ids."""
+        kid = self.keyring.current
+        key = self.keyring.keys[kid]
+        rows = []
+        for kind, subject, plaintext, meta in records:
+            nonce, ct = seal(key, kind, subject, plaintext)
+            rows.append(
+                VaultRecordRow(
+                    kind=kind, subject=subject, key_id=kid, nonce=nonce, ciphertext=ct, meta=meta
+                )
+            )
+        with self.registry.session() as s:
+            s.add_all(rows)
+            s.flush()
+            return [row.id for row in rows]
+
+    def newest_of_kind(self, kind: str) -> dict[str, bytes]:
+        """Plaintext of the newest record of `kind` for every subject, in one query."""
+        newest = (
+            select(func.max(VaultRecordRow.id))
+            .where(VaultRecordRow.kind == kind)
+            .group_by(VaultRecordRow.subject)
+        )
+        with self.registry.session() as s:
+            rows = list(s.scalars(select(VaultRecordRow).where(VaultRecordRow.id.in_(newest))))
+        return {row.subject: self._open(row) for row in rows}
 
     def has(self, kind: str, subject: str) -> bool:
         """True when a record of this kind and subject exists."""
