@@ -23,7 +23,6 @@ Two ways to connect:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import heapq
 import json
 import math
@@ -94,13 +93,13 @@ class NodeSimulator:
     async def stop(self, graceful: bool = True) -> None:
         """Stop all nodes: DISCONNECT (no will) when graceful, else drop the sockets."""
         self.stopping = True
-        for g in self.groups:
-            if g.conn is not None:
-                if graceful:
-                    with contextlib.suppress(Exception):
-                        await asyncio.wait_for(g.conn.disconnect(), 2.0)
-                else:
-                    g.conn.abort()
+        conns = [g.conn for g in self.groups if g.conn is not None]
+        if graceful:
+            await asyncio.gather(
+                *(c.disconnect(timeout=2.0) for c in conns), return_exceptions=True
+            )
+        for conn in conns:
+            conn.abort()  # after DISCONNECT this fires no will; without it, it does
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -321,3 +321,23 @@ def test_bare_subscriber_counts_every_heartbeat(broker: Broker) -> None:
         return (await counting).received
 
     assert 500 == asyncio.run(scenario())
+
+
+def test_graceful_stop_fires_no_will_and_abrupt_stop_fires_all(broker: Broker) -> None:
+    """Per-node connections: stop() sends DISCONNECT (no lwt); stop(graceful=False) drops
+    the sockets and the broker publishes every node's will."""
+
+    async def scenario() -> tuple[int, int]:
+        first, second = make_nodes(3), make_nodes(3, gh_uid="gh-other", tag=1)
+        async with Observer(broker, ("hydro/+/+/+/lwt",)) as obs:
+            sim = NodeSimulator(broker.host, broker.port, first, PER_NODE)
+            await sim.start()
+            await sim.stop()
+            sim2 = NodeSimulator(broker.host, broker.port, second, PER_NODE)
+            await sim2.start()
+            await sim2.stop(graceful=False)
+            await obs.wait_for(lambda: len(obs.messages) >= 3, what="three wills")
+            wills_first = sum(obs.count[n.topic("lwt")] for n in first)
+            return wills_first, sum(obs.count[n.topic("lwt")] for n in second)
+
+    assert (0, 3) == asyncio.run(scenario())
