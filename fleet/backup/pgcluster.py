@@ -69,13 +69,16 @@ class PgCluster:
     major: int = DEFAULT_MAJOR
     user: ClusterUser = field(default_factory=cluster_user)
     owns_base: bool = True
+    data: Path | None = None  # default: <base>/data
 
     @property
     def data_dir(self) -> Path:
-        return self.base / "data"
+        return self.data if self.data is not None else self.base / "data"
 
     @property
     def log_file(self) -> Path:
+        if self.data is not None:
+            return self.data.with_name(f"{self.data.name}.server.log")
         return self.base / "server.log"
 
     def dsn(self, dbname: str = "postgres") -> str:
@@ -145,12 +148,21 @@ class PgCluster:
         return cluster
 
     @classmethod
-    def adopt(cls, base: Path, port: int | None = None, major: int = DEFAULT_MAJOR) -> PgCluster:
-        """A cluster over an existing `base/data` folder (e.g. a restored base backup)."""
-        return cls(base=base, port=port or free_port(), major=major, owns_base=False)
+    def adopt(
+        cls,
+        base: Path,
+        port: int | None = None,
+        major: int = DEFAULT_MAJOR,
+        data: Path | None = None,
+        owns_base: bool = False,
+    ) -> PgCluster:
+        """A cluster over an existing data folder (`data`, default `base/data`), e.g. a
+        restored base backup. Its folder is deleted by `destroy` only with `owns_base`."""
+        return cls(base=base, port=port or free_port(), major=major, owns_base=owns_base, data=data)
 
-    def configure(self, conf: Mapping[str, Any]) -> None:
-        """Append settings to postgresql.conf (later lines win); listen address and port kept."""
+    def configure(self, conf: Mapping[str, Any], file: str = "postgresql.conf") -> None:
+        """Append settings to `file` in the data folder (later lines win); loopback-only
+        listening on `port` without a Unix socket is always part of it."""
         lines = {
             "listen_addresses": "127.0.0.1",
             "port": self.port,
@@ -160,9 +172,10 @@ class PgCluster:
         text = "\n# fleet throwaway cluster\n" + "".join(
             f"{key} = {_conf_value(value)}\n" for key, value in lines.items()
         )
-        conf_file = self.data_dir / "postgresql.conf"
+        conf_file = self.data_dir / file
         with conf_file.open("a", encoding="utf-8") as fh:
             fh.write(text)
+        self.user.chown(conf_file)
 
     def start(self, timeout: float = 60.0, wait: bool = True) -> None:
         """Start the server (`pg_ctl start`); with `wait`, return once it accepts connections.

@@ -8,6 +8,7 @@ as root; `as_cluster_user` prefixes a command with `runuser -u postgres --` when
 
 from __future__ import annotations
 
+import functools
 import os
 import pwd
 import re
@@ -130,9 +131,14 @@ def cluster_user() -> ClusterUser:
     return ClusterUser(entry.pw_name, entry.pw_uid, entry.pw_gid, switch=True)
 
 
-def _runs_as(user: ClusterUser, argv: list[str]) -> bool:
-    done = subprocess.run(user.wrap(argv), capture_output=True, check=False)
+@functools.lru_cache(maxsize=32)
+def _runs_as_cached(user: ClusterUser, argv: tuple[str, ...]) -> bool:
+    done = subprocess.run(user.wrap(list(argv)), capture_output=True, check=False)
     return done.returncode == 0
+
+
+def _runs_as(user: ClusterUser, argv: list[str]) -> bool:
+    return _runs_as_cached(user, tuple(argv))
 
 
 def fleet_command(home: Path, user: ClusterUser | None = None) -> str:

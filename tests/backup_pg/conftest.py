@@ -57,9 +57,8 @@ class Site:
         return f"{fleet_command(self.home)} wal fetch %f %p"
 
 
-@pytest.fixture
-def site() -> Iterator[Site]:
-    """A fresh home + repository + identity, owned by the cluster user, removed afterwards."""
+def make_site() -> Site:
+    """A fresh home + repository + identity, owned by the cluster user (caller removes root)."""
     user = cluster_user()
     root = Path(tempfile.mkdtemp(prefix="fleet-d2-"))
     root.chmod(0o755)
@@ -84,8 +83,15 @@ def site() -> Iterator[Site]:
         encoding="utf-8",
     )
     user.chown_tree(root)
-    yield Site(root, home, repo, ident_file, str(identity.to_public()))
-    shutil.rmtree(root, ignore_errors=True)
+    return Site(root, home, repo, ident_file, str(identity.to_public()))
+
+
+@pytest.fixture
+def site() -> Iterator[Site]:
+    """A fresh home + repository + identity, owned by the cluster user, removed afterwards."""
+    made = make_site()
+    yield made
+    shutil.rmtree(made.root, ignore_errors=True)
 
 
 @pytest.fixture
@@ -105,12 +111,15 @@ def make_cluster() -> Iterator[Callable[..., PgCluster]]:
         cluster.destroy()
 
 
+def archiving_conf(site: Site) -> dict[str, object]:
+    """postgresql.conf lines that archive into `site` with the real `fleet wal push`."""
+    return {"archive_mode": "on", "archive_command": site.archive_command(), "archive_timeout": 900}
+
+
 @pytest.fixture
 def archiving_cluster(site: Site, make_cluster: Callable[..., PgCluster]) -> PgCluster:
     """A started cluster whose archive_command is the real `fleet wal push`."""
-    return make_cluster(
-        {"archive_mode": "on", "archive_command": site.archive_command(), "archive_timeout": 900}
-    )
+    return make_cluster(archiving_conf(site))
 
 
 def wait_archived(site: Site, name: str, timeout: float = 60.0) -> None:

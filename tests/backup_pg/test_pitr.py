@@ -1,0 +1,153 @@
+"""Point-in-time recovery from a real base backup and the real WAL archive."""
+# ruff: noqa: SIM300  (project style: asserts read expected == actual)
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import time
+from collections.abc import Iterator
+
+import pytest
+from pyrage import x25519
+
+from fleet.backup.pgcluster import PgCluster
+from fleet.backup.pitr import PitrResult, RecoveryTarget, restore_pitr
+from fleet.backup.repository import Repository
+from fleet.backup.runner import run_backup
+from fleet.errors import UsageError
+from fleet.settings import Settings
+
+from .conftest import Site, archiving_conf, make_site, switch_wal, wait_archived
+
+pytestmark = pytest.mark.postgres
+
+
+def _now(cluster: PgCluster) -> dt.datetime:
+    value = cluster.query("SELECT clock_timestamp()")[0][0]
+    assert isinstance(value, dt.datetime)
+    return value
+
+
+def _commit(cluster: PgCluster, label: str) -> None:
+    cluster.query(f"INSERT INTO readings (label) VALUES ('{label}')", dbname="hydro")
+
+
+def _switch(site: Site, cluster: PgCluster) -> None:
+    wait_archived(site, switch_wal(cluster))
+
+
+def _base_backup(site: Site, cluster: PgCluster) -> str:
+    settings = Settings.load(
+        site.home,
+        overrides={"layers": {"postgres": {"dsn": cluster.url(), "base_backup": True}}},
+        environ={},
+    )
+    result = run_backup(settings, only=["postgres"])
+    assert {} == result.errors
+    return result.snapshot
+
+
+@pytest.fixture(scope="module")
+def site() -> Iterator[Site]:
+    """One home + repository for the whole module (the history is built once)."""
+    made = make_site()
+    yield made
+    shutil.rmtree(made.root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def history(site: Site) -> Iterator[dict[str, object]]:
+    """Rows committed at known times around two base backups, each step in its own segment.
+
+    before-base | base S1 | one | two | <target between> | three | base S2 | four
+    """
+    with PgCluster.create(conf=archiving_conf(site)) as c:
+        c.start()
+        yield _build_history(site, c)
+
+
+def _build_history(site: Site, c: PgCluster) -> dict[str, object]:
+    c.query("CREATE DATABASE hydro")
+    c.query("CREATE TABLE readings (label text, at timestamptz DEFAULT clock_timestamp())", "hydro")
+    _commit(c, "before-base")
+    _switch(site, c)
+    before_base = _now(c)
+    first = _base_backup(site, c)
+    marks: dict[str, object] = {"first": first, "before_base": before_base}
+    for label in ("one", "two"):
+        _commit(c, label)
+        _switch(site, c)
+    after_two = _now(c)
+    time.sleep(1.0)  # gives the target its own moment between two commits
+    before_three = _now(c)
+    _commit(c, "three")
+    _switch(site, c)
+    marks["between"] = after_two + (before_three - after_two) / 2
+    marks["second"] = _base_backup(site, c)
+    _commit(c, "four")
+    _switch(site, c)
+    return marks
+
+
+def _recover(site: Site, target: RecoveryTarget, snapshot: str | None = None) -> PitrResult:
+    identity = x25519.Identity.from_str(site.identity_file.read_text().split()[-1])
+    result = restore_pitr(
+        Repository(site.repository), site.archive, identity, site.home, target, snapshot=snapshot
+    )
+    rows = result.cluster.query("SELECT label FROM readings ORDER BY at", dbname="hydro")
+    result.cluster.destroy()
+    result.detail = {"rows": [str(r[0]) for r in rows]}
+    return result
+
+
+def test_recover_to_time_between_commits_gives_exactly_earlier_rows(
+    site: Site, history: dict[str, object]
+) -> None:
+    """Recovery to a moment between two commits holds exactly the rows committed before it,
+    from the base backup before that moment even when a newer snapshot is named."""
+    target = RecoveryTarget(time=history["between"])  # type: ignore[arg-type]
+
+    result = _recover(site, target, snapshot=str(history["second"]))
+
+    assert ["before-base", "one", "two"] == result.detail["rows"]
+    assert history["first"] == result.base_snapshot
+    assert 2 == result.timeline
+
+
+def test_recover_to_latest_replays_the_whole_archive(
+    site: Site, history: dict[str, object]
+) -> None:
+    """--to-latest from the newest base backup ends with every archived commit."""
+    result = _recover(site, RecoveryTarget())
+    assert ["before-base", "one", "two", "three", "four"] == result.detail["rows"]
+    assert history["second"] == result.base_snapshot
+
+
+def test_targets_the_archive_cannot_reach_are_refused(
+    site: Site, history: dict[str, object]
+) -> None:
+    """Before the first base backup, past the archive, or behind a WAL gap: refused with why."""
+    identity = x25519.Identity.from_str(site.identity_file.read_text().split()[-1])
+    repo = Repository(site.repository)
+
+    def attempt(target: RecoveryTarget) -> str:
+        with pytest.raises(UsageError) as refused:
+            restore_pitr(repo, site.archive, identity, site.home, target)
+        return refused.value.message
+
+    assert "before the oldest base backup" in attempt(
+        RecoveryTarget(time=history["before_base"])  # type: ignore[arg-type]
+    )
+    future = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
+    assert "past the newest archived WAL" in attempt(RecoveryTarget(time=future))
+
+    segments = [f.name for f in site.archive.segments()]
+    hole = segments[-2]
+    mark = site.archive.mark_path(hole)
+    mark.rename(mark.with_suffix(".hidden"))
+    try:
+        message = attempt(RecoveryTarget(time=dt.datetime.now(dt.UTC)))
+    finally:
+        mark.with_suffix(".hidden").rename(mark)
+    assert f"segment {hole} is missing" in message
