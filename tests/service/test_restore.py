@@ -1,0 +1,68 @@
+"""Broker restore: detected, grace, then a paced signed reboot of every node; metrics."""
+# ruff: noqa: SIM300  (project style: asserts read `expected == actual`)
+
+import asyncio
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from fleet.service.api import ControlApi
+from fleet.service.campaign_store import FINISHED
+from fleet.service.liveness import State
+from fleet.sim.broker import Broker
+from fleet.sim.node_roster import FaultPlan, assign_faults, make_nodes
+from fleet.sim.nodes import NodeSimulator, SimOptions
+
+from .conftest import make_home, running, settings_for, wait_until
+
+pytestmark = pytest.mark.mqtt
+
+
+def scrape(port: int) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+        return str(r.read().decode())
+
+
+def test_restart_of_the_broker_starts_a_reboot_campaign(broker: Broker, home: Path) -> None:
+    """kill -9 and restart of Mosquitto: after the grace every node gets a signed reboot;
+    the report lists the node that did not come back; no node was judged OFFLINE meanwhile."""
+    nodes = make_nodes(30, gh_uid="gh-1", zone_size=10)
+    faults = assign_faults(nodes, FaultPlan(no_return=1, seed=2))
+    ctx = make_home(home, nodes)
+    cfg = settings_for(
+        broker,
+        stale_after=2,
+        offline_after=4,
+        restore_grace=1.5,
+        restore_outage=1.0,
+        reboot_rate=30,
+        command_timeout=3,
+        reboot_back_timeout=5,
+    )
+    opts = SimOptions(
+        heartbeat_interval=1.0, nodes_per_connection=10, reconnect_delay=0.5, restart_after=0.3
+    )
+
+    async def scenario() -> tuple[dict[str, object], str, dict[State, int]]:
+        async with running(ctx, cfg) as svc, NodeSimulator(broker.host, broker.port, nodes, opts):
+            await wait_until(lambda: svc.liveness.counts()[State.ONLINE] == 30, 20)
+            assert svc.metrics_port is not None
+            await asyncio.to_thread(broker.restart, hard=True, downtime=2.0)
+            await wait_until(lambda: bool(svc.campaigns), 30)
+            counts_after = svc.liveness.counts()
+            c = next(iter(svc.campaigns.values()))
+            await wait_until(lambda: c.state == FINISHED, 60)
+            text = await asyncio.to_thread(scrape, svc.metrics_port)
+            detail = await ControlApi(svc).handle({"op": "campaign", "id": c.id})
+            return detail["campaign"], text, counts_after
+
+    campaign, text, counts_after = asyncio.run(scenario())
+    assert 0 == counts_after[State.OFFLINE]
+    assert str(campaign["reason"]).startswith("broker restore")
+    assert sorted(faults["no_return"]) == campaign["silent"]
+    assert 29 == len(campaign["back"])  # type: ignore[arg-type]
+    assert 'fleet_nodes{state="ONLINE"}' in text
+    assert "fleet_broker_restores 1" in text
+    actions = [r["action"] for r in ctx.registry.audit_log(action="broker.restore")]
+    assert ["broker.restore"] == actions
