@@ -27,7 +27,7 @@ async def _read_retained(b: Broker, topic: str) -> bytes | None:
         try:
             async with asyncio.timeout(1.0):
                 async for message in client.messages:
-                    return bytes(message.payload)  # type: ignore[arg-type]
+                    return bytes(message.payload)
         except TimeoutError:
             return None
     return None
@@ -95,7 +95,7 @@ def test_frozen_broker_delivers_after_thaw(broker: Broker) -> None:
             await pub
             async with asyncio.timeout(5):
                 async for message in client.messages:
-                    return bytes(message.payload)  # type: ignore[arg-type]
+                    return bytes(message.payload)
         return None
 
     assert b"late" == asyncio.run(scenario())
