@@ -212,9 +212,14 @@ def _run_layer(
             rec = writer.add(name, stream)
             records.append(rec)
             progress.artifact(name, rec.name, rec.size)
-    except FleetError as exc:
+    except (FleetError, OSError) as exc:
         writer.discard_layer(name)
-        msg = exc.message if isinstance(exc, LayerError) else f"layer {name}: {exc.message}"
+        if isinstance(exc, LayerError):
+            msg = exc.message
+        elif isinstance(exc, FleetError):
+            msg = f"layer {name}: {exc.message}"
+        else:  # e.g. a folder that became unreadable after the prerequisite check
+            msg = f"layer {name}: {exc}"
         progress.layer_finished(name, "failed", msg)
         return LayerRecord(name, "failed", started, utcnow(), error=msg), [], msg
     progress.layer_finished(name, "ok", None)

@@ -19,8 +19,8 @@ from fleet.home import init_home
 
 
 def tree(root: Path) -> dict[str, tuple[str, int, bytes | str]]:
-    """Every entry under `root`: (type, permission bits, content or link target)."""
-    out: dict[str, tuple[str, int, bytes | str]] = {}
+    """Every entry under `root`: (type, permission bits, content or link target, owner)."""
+    out: dict[str, tuple[Any, ...]] = {}
     for path in sorted(root.rglob("*")):
         rel = path.relative_to(root).as_posix()
         st = path.lstat()
@@ -29,7 +29,7 @@ def tree(root: Path) -> dict[str, tuple[str, int, bytes | str]]:
         elif stat.S_ISDIR(st.st_mode):
             out[rel] = ("dir", stat.S_IMODE(st.st_mode), b"")
         else:
-            out[rel] = ("file", stat.S_IMODE(st.st_mode), path.read_bytes())
+            out[rel] = ("file", stat.S_IMODE(st.st_mode), path.read_bytes(), st.st_uid, st.st_gid)
     return out
 
 

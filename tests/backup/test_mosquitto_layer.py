@@ -96,3 +96,32 @@ def test_missing_password_file_is_named_before_anything_is_written(site: Any) ->
     with pytest.raises(MissingPrerequisite, match=f"{conf.parent}/gone"):
         run_backup(site.settings(), only=["mosquitto"])
     assert [] == Repository(site.repo).snapshot_ids()
+
+
+def test_broker_that_does_not_save_fails_only_its_layer(site: Any, tmp_path: Path) -> None:
+    """A PID that never rewrites mosquitto.db fails the mosquitto layer, named; the other
+    layers are still captured and the snapshot is marked incomplete."""
+    import subprocess
+
+    data = tmp_path / "mosqdata"
+    data.mkdir()
+    (data / "mosquitto.db").write_bytes(b"old")
+    conf = tmp_path / "persist.conf"
+    conf.write_text(f"persistence true\npersistence_location {data}/\n")
+    not_a_broker = subprocess.Popen(["sleep", "60"])
+    try:
+        pid_file = tmp_path / "pid"
+        pid_file.write_text(str(not_a_broker.pid))
+        site.config["layers"]["mosquitto"] = {
+            "config": str(conf),
+            "pid_file": str(pid_file),
+            "save_timeout": 0.3,
+        }
+        result = run_backup(site.settings(), only=["mosquitto", "python_service"])
+    finally:
+        not_a_broker.kill()
+        not_a_broker.wait()
+    assert {"mosquitto": "failed", "python_service": "ok"} == result.layers
+    assert f"did not rewrite {data}/mosquitto.db" in result.errors["mosquitto"]
+    man = Repository(site.repo).manifest(result.snapshot)
+    assert (False, ["python_service"]) == (man.complete, sorted({a.layer for a in man.artifacts}))
