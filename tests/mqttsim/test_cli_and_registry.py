@@ -75,3 +75,16 @@ def test_registry_nodes_accept_commands_signed_with_their_vault_secret(
 
     answer = asyncio.run(scenario())
     assert (3, "reg-1", "DONE") == (len(nodes), answer["cmd_id"], answer["status"])
+
+
+def test_cli_simulates_the_registry_nodes(broker: Broker, tmp_path: Path) -> None:
+    """`--from-registry` runs one simulated node per registered node."""
+    home = tmp_path / "home"
+    settings = Settings.load(home, environ={})
+    init_home(settings)
+    ctx = FleetContext.open(settings=settings)
+    import_rows(ctx.registry, ctx.vault, sample_rows(4), source="test")
+    args = ["--from-registry", "--broker", broker.url, "--duration", "0.5", "--json"]
+    result = CliRunner().invoke(app, args, env={"FLEET_HOME": str(home)})
+    assert 0 == result.exit_code, result.output
+    assert (4, 1) == (json.loads(result.output)["nodes"], json.loads(result.output)["connected"])
