@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +13,7 @@ from fleet.backup.layer import RestoreOptions, RestoreResult
 from fleet.backup.repository import Repository
 from fleet.backup.runner import build_handler, layer_env
 from fleet.backup.settings import backup_settings
-from fleet.errors import ConfigError, NotFound
+from fleet.errors import ConfigError, LayerError, NotFound
 from fleet.settings import Settings
 
 
@@ -53,3 +56,58 @@ def restore_layer(
     artifacts = repo.stored_artifacts(sid, layer, ident)
     options = RestoreOptions(target=target, move_aside=move_aside, params=params or {})
     return handler.restore(artifacts, options)
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """One post-restore command: what ran, its exit status, the tail of its output."""
+
+    command: str
+    returncode: int
+    output_tail: str
+
+
+def post_restore_commands(settings: Settings, layer: str) -> list[str]:
+    """`[layers.<layer>] post_restore`: commands to run after restoring that layer live."""
+    raw = settings.raw_section(f"layers.{layer}") or {}
+    commands = raw.get("post_restore", [])
+    if not isinstance(commands, list) or not all(isinstance(c, str) for c in commands):
+        raise ConfigError(f"layers.{layer}.post_restore must be a list of command strings")
+    return list(commands)
+
+
+def run_post_restore(
+    settings: Settings, layer: str, target: Path, timeout: float = 600.0
+) -> list[CommandResult]:
+    """Run the layer's post-restore commands in order (shell, cwd `target`, with
+    `FLEET_RESTORE_TARGET` and `FLEET_RESTORE_LAYER` set); stop at the first failure.
+
+    E.g. `php artisan migrate --force`, `systemctl restart mosquitto`. Never run these for
+    a drill (they act on the live site). Raises `LayerError` naming the failed command and
+    how many commands succeeded before it.
+    """
+    done: list[CommandResult] = []
+    env = {**os.environ, "FLEET_RESTORE_TARGET": str(target), "FLEET_RESTORE_LAYER": layer}
+    for command in post_restore_commands(settings, layer):
+        try:
+            proc = subprocess.run(
+                command,
+                shell=True,
+                cwd=target if target.is_dir() else None,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                check=False,
+            )
+            result = CommandResult(command, proc.returncode, (proc.stdout + proc.stderr)[-500:])
+        except subprocess.TimeoutExpired:
+            result = CommandResult(command, -1, f"timed out after {timeout:.0f} s")
+        done.append(result)
+        if result.returncode != 0:
+            raise LayerError(
+                layer,
+                f"post-restore command {command!r} failed (exit {result.returncode})",
+                done=len(done) - 1,
+            )
+    return done

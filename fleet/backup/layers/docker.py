@@ -34,6 +34,7 @@ class DockerSettings(pydantic.BaseModel):
     compose: str | None = None
     use_engine: bool = False
     enabled: bool = True
+    post_restore: list[str] = []  # shell commands run after a live restore (not in drills)
 
 
 class DockerLayer:

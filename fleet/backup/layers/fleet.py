@@ -33,6 +33,7 @@ class FleetLayerSettings(pydantic.BaseModel):
 
     model_config = pydantic.ConfigDict(extra="forbid")
     enabled: bool = True
+    post_restore: list[str] = []  # shell commands run after a live restore (not in drills)
     exclude: list[str] = []
 
 

@@ -17,6 +17,7 @@ class LaravelSettings(pydantic.BaseModel):
     include_config_cache: bool = False
     extra: list[str] = []
     enabled: bool = True
+    post_restore: list[str] = []  # shell commands run after a live restore (not in drills)
 
 
 class LaravelLayer(RootTreeLayer):

@@ -46,6 +46,7 @@ class MosquittoSettings(pydantic.BaseModel):
     pid_file: str | None = None
     save_timeout: float = 10.0
     enabled: bool = True
+    post_restore: list[str] = []  # shell commands run after a live restore (not in drills)
 
 
 @dataclass

@@ -16,6 +16,7 @@ class PythonServiceSettings(pydantic.BaseModel):
     root: str
     extra: list[str] = []
     enabled: bool = True
+    post_restore: list[str] = []  # shell commands run after a live restore (not in drills)
 
 
 class PythonServiceLayer(RootTreeLayer):
