@@ -3,7 +3,8 @@
 Pure planning over an MD5 oracle (`md5_of(offset, size)`, the chip's SPI_FLASH_MD5), so
 it is tested without a device. A region identical on the chip is skipped whole; one that
 differs is narrowed to 64 KiB blocks, then 4 KiB sectors, stopping at the level where
-most parts differ (a blank or foreign chip costs a handful of MD5 queries, not hundreds).
+most parts differ (a blank or foreign chip costs a handful of MD5 queries, not hundreds;
+an erased region costs one).
 """
 
 from __future__ import annotations
@@ -79,11 +80,12 @@ def _merge(parts: list[tuple[int, int]]) -> list[tuple[int, int]]:
 def plan_region(region: Region, md5_of: Md5Fn) -> RegionPlan:
     """The chunks of `region` that must be written, judged by the chip's MD5s."""
     size = len(region.data)
-    if size == 0 or md5_of(region.offset, size) == _md5(region.data):
+    on_chip = md5_of(region.offset, size) if size else ""
+    if size == 0 or on_chip == _md5(region.data):
         return RegionPlan(region, ())
     whole = RegionPlan(region, ((region.offset, region.data),))
-    if region.offset % SECTOR:
-        return whole
+    if region.offset % SECTOR or on_chip == _md5(b"\xff" * size):
+        return whole  # unaligned, or erased flash (a new or wiped board): nothing to keep
     spans = [(0, size)]
     for unit in (BLOCK, SECTOR):
         parts = [(s, e) for s, e in spans if e - s > unit]

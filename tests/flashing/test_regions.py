@@ -44,17 +44,26 @@ def test_one_changed_sector_is_all_that_is_written() -> None:
 
 def test_changed_nvs_sectors_only() -> None:
     """In a 24 KiB NVS partition, only the sectors that differ are written."""
-    old = b"\xff" * 0x6000
+    old = b"\x01" * 0x2000 + b"\xff" * 0x4000
     new = bytearray(old)
-    new[0:32] = b"\x01" * 32
+    new[0x1000:0x1020] = b"\x02" * 32
     plan = plan_region(Region("nvs", 0x9000, bytes(new)), FakeChip(old, 0x9000).md5)
-    assert [(0x9000, 0x1000)] == [(o, len(d)) for o, d in plan.chunks]
+    assert [(0xA000, 0x1000)] == [(o, len(d)) for o, d in plan.chunks]
 
 
-def test_blank_chip_is_not_probed_sector_by_sector() -> None:
-    """On a blank chip a 1.5 MB app costs a few dozen MD5 queries, then one whole write."""
+def test_blank_chip_costs_one_query() -> None:
+    """On an erased chip a 1.5 MB app costs one MD5 query, then one whole write."""
     data = _app(1_500_000)
     chip = FakeChip(b"\xff" * len(data), 0x10000)
+    plan = plan_region(Region("app", 0x10000, data), chip.md5)
+    assert [(0x10000, len(data))] == [(o, len(d)) for o, d in plan.chunks]
+    assert 1 == chip.calls
+
+
+def test_foreign_app_is_not_probed_sector_by_sector() -> None:
+    """Another app on the chip costs a few dozen MD5 queries, then one whole write."""
+    data = _app(1_500_000)
+    chip = FakeChip(random.Random(2).randbytes(len(data)), 0x10000)
     plan = plan_region(Region("app", 0x10000, data), chip.md5)
     assert [(0x10000, len(data))] == [(o, len(d)) for o, d in plan.chunks]
     assert chip.calls <= 1 + len(data) // 0x10000 + 1
