@@ -44,6 +44,7 @@ _GROUPS: list[tuple[str, str, str]] = [
     ("site", "site", "Site-wide NodeConfig values (Wi-Fi, MQTT); passwords go to the vault."),
     ("sim", "sim", "Testing aids: virtual ESP32 boards and simulated nodes."),
     ("recover", "recover", "Whole-site disaster recovery from a snapshot, resumable."),
+    ("drill", "", ""),
     ("station", "", ""),
 ]
 

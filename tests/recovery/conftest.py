@@ -166,6 +166,35 @@ def make_files(root: Path) -> dict[str, Any]:
     }
 
 
+def populate_fleet(settings: Settings, tmp: Path) -> None:
+    """Give the fleet home what a drill checks: escrowed NVS images and a firmware bundle."""
+    from fleet.firmware.store import FirmwareStore
+    from fleet.nvs import site
+    from fleet.nvs.escrow import build_all
+    from fleet.registry.importing import ImportRow, import_rows
+    from fleet.sim.firmware_gen import write_bundle
+
+    ctx = FleetContext.open(settings=settings)
+    for key, value in (
+        ("wifi.ssid", "hydro-net"),
+        ("wifi.pass", "wifi-pass-7f3a"),
+        ("mqtt.host", "192.168.1.10"),
+        ("mqtt.port", "1883"),
+        ("mqtt.username", "node"),
+        ("mqtt.password", "mqtt-pass-c41d"),
+    ):
+        site.set_value(ctx, key, value)
+    rows = [
+        ImportRow(NodeSpec(uid=f"nd-ec-{i}", gh_uid="gh-1", zone_uid="zn-1", node_type="ec"), None)
+        for i in (1, 2, 3)
+    ]
+    import_rows(ctx.registry, ctx.vault, rows, "test")
+    nodes = [ctx.registry.get_node(r.spec.uid) for r in rows]
+    assert build_all(ctx, nodes=nodes).failures == []
+    FirmwareStore(ctx.registry, ctx.home).import_bundle(write_bundle(tmp / "bundle").path)
+    ctx.registry.engine.dispose()
+
+
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
