@@ -356,3 +356,42 @@ class WalArchive:
         """The most recently archived segment (highest timeline and position), if any."""
         segs = self.segments()
         return segs[-1] if segs else None
+
+
+def prune_plan(
+    files: list[WalFile],
+    oldest_base: tuple[int, int] | None,
+    cutoff: dt.datetime | None,
+) -> list[WalFile]:
+    """Which archived files retention may delete (pure; deletes nothing itself).
+
+    `oldest_base`: (timeline, start segment number) of the oldest base backup that is kept;
+    `cutoff`: files archived before it are past the WAL retention window. A file goes only
+    when both say so: archived before `cutoff` *and* wholly before the oldest kept base
+    backup's start (a segment number below it; such WAL is needed by no kept base backup).
+    No kept base backup or no cutoff (a missing or zero setting) deletes nothing. Timeline
+    history files are always kept (they are tiny and recovery reads them).
+    """
+    if oldest_base is None or cutoff is None:
+        return []
+    _timeline, start_seg = oldest_base
+    doomed = []
+    for f in files:
+        if f.name.endswith(".history"):
+            continue
+        if dt.datetime.fromisoformat(f.archived_at) >= cutoff:
+            continue
+        if segment_number(f.name[:24]) < start_seg:
+            doomed.append(f)
+    return doomed
+
+
+def delete_files(archive: WalArchive, doomed: list[WalFile]) -> int:
+    """Delete archived files (mark first, so a half-deleted file is never trusted); count."""
+    for f in doomed:
+        archive.mark_path(f.name).unlink(missing_ok=True)
+        archive.data_path(f.name).unlink(missing_ok=True)
+    for folder in {archive.mark_path(f.name).parent for f in doomed}:
+        if folder.is_dir():
+            _fsync_dir(folder)
+    return len(doomed)
