@@ -1,3 +1,4 @@
+# ruff: noqa: SIM300  (project style: asserts read `expected == actual`)
 """The conformance suite every file layer passes: back up a fixture, restore it with stock
 tools (`age -d -i`, `zstd -dc`, `tar -x`) and with the layer's own restore, compare."""
 
@@ -147,3 +148,15 @@ def test_fleet_layer_captures_registry_with_backup_api_and_the_data_directory(
     snap = site.repo / "snapshots" / result.snapshot
     stock_restore(site.identity_file, snap / "artifacts/fleet/files.tar.zst.age", stock)
     assert (site.home / fw).read_bytes() == (stock / fw).read_bytes()
+
+
+def test_restored_root_folder_keeps_its_mode(site: Any, tmp_path: Path) -> None:
+    """A private data directory (0700) comes back private."""
+    os.chmod(site.home, 0o700)
+    settings = site.settings()
+    result = run_backup(settings, only=["fleet"])
+    handler = build_handler(settings, "fleet", layer_env(settings, backup_settings(settings)))
+    arts = Repository(site.repo).stored_artifacts(result.snapshot, "fleet", site.identity())
+    target = tmp_path / "home2"
+    handler.restore(arts, RestoreOptions(target=target))
+    assert 0o700 == stat.S_IMODE(target.stat().st_mode)

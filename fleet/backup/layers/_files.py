@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import stat
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -43,13 +44,18 @@ def files_artifact(
     extra_meta: Callable[[], dict[str, Any]] | None = None,
     name: str = FILES_ARTIFACT,
     level: int = 3,
+    root: Path | None = None,
 ) -> ArtifactStream:
-    """An artifact that streams `items()` (evaluated when produced) as tar+zstd."""
+    """An artifact that streams `items()` (evaluated when produced) as tar+zstd.
+
+    With `root`, its mode is recorded (`meta.root_mode`) so a restore recreates it."""
 
     def produce(sink: BinaryIO) -> dict[str, Any]:
         chosen = items()
         meta = write_tar(sink, chosen, layer, level=level, exclude=exclude)
         meta["sources"] = {i.arcname: str(i.source) for i in chosen}
+        if root is not None:
+            meta["root_mode"] = format(stat.S_IMODE(root.stat().st_mode), "04o")
         if extra_meta is not None:
             meta.update(extra_meta())
         return meta
@@ -112,12 +118,8 @@ def restore_tars(
             what = f"layer {layer}: artifact {art.name}"
             with art.open() as reader:
                 count += read_tar(reader, what, expected=art.meta.get("files"), target=staging)
-        root_mode = _root_mode(tars)
         moved = prepare_target(target, options.move_aside, layer)
-        if root_mode is not None:
-            os.chmod(staging, root_mode)
-        else:
-            os.chmod(staging, 0o755)
+        os.chmod(staging, _root_mode(tars))
         os.replace(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -127,12 +129,13 @@ def restore_tars(
     return RestoreResult(layer=layer, target=str(target), items=count, moved_aside=moved)
 
 
-def _root_mode(tars: Sequence[StoredArtifact]) -> int | None:
+def _root_mode(tars: Sequence[StoredArtifact]) -> int:
+    """The captured root folder's mode (`meta.root_mode`), else private (0700)."""
     for art in tars:
-        for rec in art.meta.get("files", []):
-            if rec.get("path") == ".":
-                return int(rec["mode"], 8)
-    return None
+        mode = art.meta.get("root_mode")
+        if isinstance(mode, str):
+            return int(mode, 8) & 0o7777
+    return 0o700
 
 
 def check_no_plain_escape(name: str) -> None:
@@ -180,6 +183,7 @@ class RootTreeLayer:
             exclude=self.env.exclude,
             level=self.env.zstd_level,
             extra_meta=lambda: {"absent": list(self._absent), "root": str(self.root)},
+            root=self.root,
         )
 
     def restore(

@@ -128,7 +128,11 @@ class FleetLayer:
         if db is not None and db.exists():
             yield self._registry_stream(db)
         yield files_artifact(
-            self.name, self._items, exclude=self.env.exclude, level=self.env.zstd_level
+            self.name,
+            self._items,
+            exclude=self.env.exclude,
+            level=self.env.zstd_level,
+            root=self.home,
         )
 
     def restore(
