@@ -70,9 +70,18 @@ def flashing_settings(ctx: FleetContext) -> FlashingSettings:
 def _nvs_image(ctx: FleetContext, uid: str, given: bytes | None) -> bytes:
     if given is not None:
         return given
-    from fleet.nvs.escrow import image_for_node
+    from fleet.nvs.escrow import escrowed, image_for_node
 
-    return image_for_node(ctx, uid)
+    image_for_node(ctx, uid)  # builds and escrows the image when there is none yet
+    image, meta, _keys = escrowed(ctx, uid)
+    if meta.get("encrypted"):
+        raise ValidationError(
+            f"node {uid}: the escrowed NVS image is encrypted, and the flasher writes plain "
+            "NVS only (the hydro 2.0 firmware has no NVS encryption: set [nvs] encrypt = "
+            "false and rebuild)",
+            node_uid=uid,
+        )
+    return image
 
 
 def check_board(ctx: FleetContext, node: Node, info: DeviceInfo, replacement: bool) -> bool:

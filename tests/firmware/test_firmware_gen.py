@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import zlib
+from pathlib import Path
 
 import pytest
 from esptool.bin_image import LoadFirmwareImage
@@ -32,3 +35,18 @@ def test_app_content_compresses_like_firmware() -> None:
 def test_same_seed_same_bytes() -> None:
     """The generator is deterministic, so an unchanged app reflashes as unchanged."""
     assert build_app_image("esp32", 50_000, seed=5) == build_app_image("esp32", 50_000, seed=5)
+
+
+def test_esptool_cli_image_info_reports_valid(tmp_path: Path) -> None:
+    """The stock `esptool image-info` CLI reports checksum, digest and app description."""
+    path = tmp_path / "app.bin"
+    path.write_bytes(build_app_image("esp32c3", 60_000, version="9.9.9"))
+    out = subprocess.run(
+        [sys.executable, "-m", "esptool", "image-info", str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "Checksum:" in out and "(valid)" in out.split("Checksum:")[1].splitlines()[0]
+    assert "(valid)" in out.split("Validation hash:")[1].splitlines()[0]
+    assert "Project name: hydro-node" in out and "App version: 9.9.9" in out

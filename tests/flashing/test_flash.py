@@ -202,3 +202,17 @@ def test_cli_flash_json(home: Path, firmware: dict[str, FirmwareEntry], boards: 
 
 
 APP_MIN = 150_000
+
+
+def test_progress_reports_every_stage(
+    fctx: FleetContext, firmware: dict[str, FirmwareEntry], boards: Boards
+) -> None:
+    """The progress callback walks connect, compare, write, reset and ends the write at 100 %."""
+    server = boards(("esp32", NODES[0][3]))
+    seen: list[tuple[str, int, int]] = []
+    flash_node(fctx, "nd-ph-1", server.urls[0], progress=lambda s, d, t: seen.append((s, d, t)))
+    stages = list(dict.fromkeys(s for s, _, _ in seen))
+    assert ["connect", "compare", "write", "reset"] == stages
+    writes = [(d, t) for s, d, t in seen if s == "write" and t > 1]
+    assert writes and all(d <= t for d, t in writes)
+    assert writes[-1][0] == writes[-1][1]
