@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import stat
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -148,6 +149,22 @@ def test_fleet_layer_captures_registry_with_backup_api_and_the_data_directory(
     snap = site.repo / "snapshots" / result.snapshot
     stock_restore(site.identity_file, snap / "artifacts/fleet/files.tar.zst.age", stock)
     assert (site.home / fw).read_bytes() == (stock / fw).read_bytes()
+    registry = snap / "artifacts/fleet/registry.sqlite3.age"
+    cmd = [
+        "age",
+        "-d",
+        "-i",
+        str(site.identity_file),
+        "-o",
+        str(stock / "r.sqlite3"),
+        str(registry),
+    ]
+    subprocess.run(cmd, check=True)
+    with sqlite3.connect(stock / "r.sqlite3") as con:
+        stock_tables = [
+            r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")
+        ]
+    assert sorted(tables) == sorted(stock_tables)
 
 
 def test_restored_root_folder_keeps_its_mode(site: Any, tmp_path: Path) -> None:
