@@ -45,6 +45,7 @@ _GROUPS: list[tuple[str, str, str]] = [
     ("sim", "sim", "Testing aids: virtual ESP32 boards and simulated nodes."),
     ("recover", "recover", "Whole-site disaster recovery from a snapshot, resumable."),
     ("drill", "", ""),
+    ("status", "", ""),
     ("station", "", ""),
 ]
 

@@ -23,7 +23,8 @@ def _read_only(root: Path) -> None:
 def test_drill_checks_everything_and_never_touches_the_live_site(
     demo_site: DemoSite, tmp_path: Path
 ) -> None:
-    """A drill passes every check on a good snapshot; live files and database are unchanged."""
+    """A drill passes every check on a good snapshot, live files and database stay unchanged,
+    and `fleet status` reports it with the backup facts."""
     populate_fleet(demo_site.settings, tmp_path)
     demo_site.backup()
     _read_only(demo_site.root)
@@ -47,6 +48,20 @@ def test_drill_checks_everything_and_never_touches_the_live_site(
     assert files == demo_site.files_state()
     assert db == demo_site.db_state()
     assert report["snapshot"] == last_drill(demo_site.settings).snapshot  # type: ignore[union-attr]
+    status = demo_site.fleet("status", "--json")
+    facts = {f["name"]: f for f in json.loads(status.stdout)["facts"]}
+    assert 1 == status.returncode  # no WAL archived in this demo: PITR impossible
+    assert {
+        "newest full backup": True,
+        "newest archived WAL": False,
+        "retention in force": True,
+        "last drill": True,
+        "secrets covered": True,
+        "OTA files covered": True,
+        "broker ACL/passwd covered": True,
+    } == {k: v["ok"] for k, v in facts.items()}
+    assert "1 files in" in facts["OTA files covered"]["value"]
+    assert "passwd, acl in" in facts["broker ACL/passwd covered"]["value"]
 
 
 def test_drill_fails_when_the_broker_config_does_not_start(demo_site: DemoSite) -> None:
