@@ -31,7 +31,7 @@ import pyrage
 import zstandard
 from pyrage import x25519
 
-from fleet.errors import ConfigError, Conflict, CorruptData, NotFound, UsageError
+from fleet.errors import BackupError, ConfigError, Conflict, CorruptData, NotFound, UsageError
 from fleet.settings import Settings
 
 WAL_DIR = "wal"
@@ -267,9 +267,11 @@ class WalArchive:
             )
         recipients = self._recipients()
         folder = self._folder(name)
-        folder.mkdir(parents=True, exist_ok=True)
         tmp = folder / f".{name}.{os.getpid()}.tmp"
         try:
+            if not folder.is_dir():
+                folder.mkdir(parents=True, exist_ok=True)
+                _fsync_dir(folder.parent)
             with source.open("rb") as src, tmp.open("wb") as out:
                 writer = _HashingWriter(out)
                 reader = zstandard.ZstdCompressor(level=3).stream_reader(src)
@@ -285,7 +287,7 @@ class WalArchive:
                 "cipher_sha256": writer.digest.hexdigest(),
                 "compression": "zstd",
                 "encryption": "age",
-                "archived_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                "archived_at": dt.datetime.now(dt.UTC).isoformat(),
             }
             mark_tmp = folder / f".{name}.json.{os.getpid()}.tmp"
             with mark_tmp.open("w", encoding="utf-8") as fh:
@@ -294,6 +296,11 @@ class WalArchive:
                 os.fsync(fh.fileno())
             os.replace(mark_tmp, self.mark_path(name))
             _fsync_dir(folder)
+        except OSError as exc:
+            raise BackupError(
+                f"cannot archive WAL file {name} into {folder}: {exc.strerror or exc}",
+                segment=name,
+            ) from exc
         finally:
             tmp.unlink(missing_ok=True)
         return PushResult(name, "stored", size, sha)
@@ -333,7 +340,13 @@ class WalArchive:
                 )
             os.replace(dest_tmp, dest)
         except FileNotFoundError as exc:
-            raise CorruptData(f"WAL file {name}: encrypted copy missing", segment=name) from exc
+            if exc.filename and str(exc.filename) == str(self.data_path(name)):
+                raise CorruptData(f"WAL file {name}: encrypted copy missing", segment=name) from exc
+            raise BackupError(f"cannot restore WAL file {name} to {dest}: {exc}") from exc
+        except OSError as exc:
+            raise BackupError(
+                f"cannot restore WAL file {name} to {dest}: {exc.strerror or exc}", segment=name
+            ) from exc
         finally:
             dest_tmp.unlink(missing_ok=True)
         return mark
