@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.table import Table
+from rich.table import Column, Table
 
 from fleet.cli._common import JSON_OPTION, console, handle_errors, print_json, state
 from fleet.errors import UsageError
@@ -62,17 +62,28 @@ def list_(
             }
         )
         return
-    table = Table("id", "chip", "project", "version", "IDF", "app bytes", "sha256", "assigned to")
+    table = Table(
+        Column("id", no_wrap=True, min_width=12),
+        Column("chip", no_wrap=True),
+        Column("project", no_wrap=True),
+        Column("version", no_wrap=True),
+        Column("app bytes", justify="right"),
+        Column("sha256", no_wrap=True),
+        "assigned to",
+    )
     for e in entries:
-        targets = ", ".join(f"{a.kind}={a.target}" for a in assigned if a.firmware_id == e.id)
+        targets = ", ".join(
+            f"{'type ' if a.kind == 'node_type' else ''}{a.target}"
+            for a in assigned
+            if a.firmware_id == e.id
+        )
         table.add_row(
             e.id,
             e.chip,
             e.project,
             e.version,
-            e.idf_version,
             str(e.app_size),
-            e.sha256[:16] + "…",
+            e.sha256[:12],
             targets or "-",
         )
     console.print(table)
