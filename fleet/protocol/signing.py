@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import re
 import secrets
 import time
 from typing import Any
@@ -19,8 +18,8 @@ from fleet.protocol.canonical import canonical_json
 
 MAX_SKEW_S = 10
 MAX_PAYLOAD = 4096
-MAX_CMD_ID = 63
-_SIG = re.compile(r"^[0-9a-f]{64}$")
+MAX_CMD_ID = 63  # the firmware's buffer: cmd_id < 64 characters
+MAX_CMD_NAME = 31  # cmd < 32 characters
 
 
 class ProtocolError(FleetError):
@@ -57,8 +56,8 @@ def build_command(
     cid = cmd_id or new_cmd_id()
     if not cid or len(cid) > MAX_CMD_ID:
         raise ProtocolError("invalid_command_format", f"cmd_id must be 1-{MAX_CMD_ID} characters")
-    if not cmd:
-        raise ProtocolError("invalid_command_format", "cmd must not be empty")
+    if not cmd or len(cmd) > MAX_CMD_NAME:
+        raise ProtocolError("invalid_command_format", f"cmd must be 1-{MAX_CMD_NAME} characters")
     body: dict[str, Any] = {
         "cmd": cmd,
         "cmd_id": cid,
@@ -71,35 +70,44 @@ def build_command(
     return body
 
 
-def verify_command(secret: str | None, command: Any, now: float | None = None) -> None:
-    """Check `command` the way the firmware does, in its order; raise `ProtocolError`.
+def verify_command(
+    secret: str | None, command: Any, now: float | None = None, *, time_synced: bool = True
+) -> None:
+    """Check `command` as the firmware does, in its order; raise `ProtocolError`.
 
-    Order: format (cmd, cmd_id, params, ts) -> sig present and 64 hex -> secret known ->
-    clock synced (caller's concern: pass `now=None` only when synced) -> |now - ts| <= 10 ->
-    signature.
+    Order (hydro 2.0 `node_command_handler.c`): cmd/cmd_id present, non-empty strings,
+    cmd < 32 and cmd_id < 64 characters -> `ts` and `sig` both present or both absent
+    (`invalid_hmac_format`), neither (`hmac_required`) -> `ts` a number and `sig` a string
+    -> secret known (`missing_node_secret`) -> `sig` 64 characters -> clock synced
+    (`time_not_synced`) -> |now - ts| <= 10 s (`timestamp_expired`) -> HMAC, hex compared
+    case-insensitively (`invalid_signature`). `params` is judged later, by the command.
     """
     if not isinstance(command, dict):
         raise ProtocolError("invalid_command_format", "command is not a JSON object")
     cmd = command.get("cmd")
     cmd_id = command.get("cmd_id")
-    if not isinstance(cmd, str) or not cmd:
-        raise ProtocolError("invalid_command_format", "missing or empty 'cmd'")
-    if not isinstance(cmd_id, str) or not cmd_id or len(cmd_id) > MAX_CMD_ID:
-        raise ProtocolError("invalid_command_format", "missing or bad 'cmd_id'")
-    if "params" in command and not isinstance(command["params"], dict):
-        raise ProtocolError("invalid_command_format", "'params' is not an object")
-    if "sig" not in command or "ts" not in command:
-        raise ProtocolError("hmac_required", "command carries no 'sig'/'ts'")
-    sig = command["sig"]
-    ts = command["ts"]
-    if not isinstance(sig, str) or not _SIG.fullmatch(sig.lower()):
-        raise ProtocolError("invalid_hmac_format", "'sig' is not 64 hex characters")
-    if not isinstance(ts, int) or isinstance(ts, bool):
-        raise ProtocolError("invalid_hmac_format", "'ts' is not an integer")
+    if not isinstance(cmd, str) or not cmd or not isinstance(cmd_id, str) or not cmd_id:
+        raise ProtocolError("invalid_command_format", "cmd and cmd_id are required")
+    if len(cmd) > MAX_CMD_NAME:
+        raise ProtocolError("invalid_command_format", "cmd is too long")
+    if len(cmd_id) > MAX_CMD_ID:
+        raise ProtocolError("invalid_command_format", "cmd_id is too long")
+    has_ts, has_sig = "ts" in command, "sig" in command
+    if has_ts != has_sig:
+        raise ProtocolError("invalid_hmac_format", "ts and sig must be provided together")
+    if not has_ts:
+        raise ProtocolError("hmac_required", "command carries no ts/sig")
+    ts, sig = command["ts"], command["sig"]
+    if isinstance(ts, bool) or not isinstance(ts, int | float) or not isinstance(sig, str):
+        raise ProtocolError("invalid_hmac_format", "ts is not a number or sig not a string")
     if not secret:
         raise ProtocolError("missing_node_secret", "node has no secret")
+    if len(sig) != 64:
+        raise ProtocolError("invalid_hmac_format", "sig is not 64 characters")
+    if not time_synced:
+        raise ProtocolError("time_not_synced", "node time is not synced")
     current = time.time() if now is None else now
-    if abs(current - ts) > MAX_SKEW_S:
+    if abs(int(current) - int(ts)) > MAX_SKEW_S:
         raise ProtocolError("timestamp_expired", f"ts is {int(current - ts)} s away from now")
     expected = sign_command(secret, command)
     if not hmac.compare_digest(expected, sig.lower()):

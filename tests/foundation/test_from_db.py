@@ -53,9 +53,11 @@ def test_import_from_hydro_database(home: Path, hydro_db: PgCluster, run_fleet: 
     """Nodes, zones, greenhouses and each node_secret (from nodes.config) come across."""
     r = run_fleet(home, "nodes", "import", "--from-db", hydro_db.url("hydro"), "--json")
     assert r.returncode == 0, r.stderr
-    assert {
-        k: v for k, v in json.loads(r.stdout).items() if k != "source"
-    } == {"imported": 20, "secrets_given": 20, "secrets_generated": 0}
+    assert {k: v for k, v in json.loads(r.stdout).items() if k != "source"} == {
+        "imported": 20,
+        "secrets_given": 20,
+        "secrets_generated": 0,
+    }
     ctx = FleetContext.open(settings=Settings.load(home, environ={}))
     n0 = ctx.registry.get_node("nd-0")
     assert (

@@ -100,8 +100,11 @@ def test_build_then_verify_round_trip() -> None:
     [
         (lambda c: c.pop("cmd"), "invalid_command_format"),
         (lambda c: c.update(cmd_id="x" * 64), "invalid_command_format"),
-        (lambda c: c.pop("sig"), "hmac_required"),
+        (lambda c: (c.pop("sig"), c.pop("ts")), "hmac_required"),
+        (lambda c: c.pop("sig"), "invalid_hmac_format"),
         (lambda c: c.update(sig="zz"), "invalid_hmac_format"),
+        (lambda c: c.update(ts="now"), "invalid_hmac_format"),
+        (lambda c: c.update(sig="g" * 64), "invalid_signature"),
         (lambda c: c.update(ts=1700000011), "timestamp_expired"),
         (lambda c: c.update(params={"x": 1}), "invalid_signature"),
     ],
