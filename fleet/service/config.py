@@ -37,7 +37,8 @@ class ServiceSettings(pydantic.BaseModel):
     metrics_host: str = "127.0.0.1"
     metrics_port: int = pydantic.Field(9791, ge=0, le=65535)  # 0 = any free port
     control_socket: str = "serve.sock"  # relative to the data directory
-    flush_interval: float = pydantic.Field(1.0, gt=0)
+    flush_interval: float = pydantic.Field(1.0, gt=0)  # state changes, audit records
+    telemetry_interval: float = pydantic.Field(15.0, gt=0)  # last_seen, rssi, uptime, ...
     sweep_interval: float = pydantic.Field(1.0, gt=0)
     max_queued_messages: int = pydantic.Field(10000, gt=0)
 

@@ -84,7 +84,8 @@ class Liveness:
         self.paused_at: float | None = None
         self.resumed_at = now
         self.grace_until = now + grace
-        self.dirty: set[str] = set()
+        self.dirty: set[str] = set()  # state changed since the last take
+        self.touched: set[str] = set()  # heard from since the last take (telemetry)
 
     # -- seeding -----------------------------------------------------------------------
     def track(self, uid: str, now: float, state: State = State.UNKNOWN) -> NodeLive:
@@ -99,6 +100,7 @@ class Liveness:
         """Stop tracking `uid` (no transition)."""
         self.nodes.pop(uid, None)
         self.dirty.discard(uid)
+        self.touched.discard(uid)
 
     # -- observations ------------------------------------------------------------------
     def _alive(self, uid: str, now: float, reason: str, safe: bool = False) -> Transition | None:
@@ -109,7 +111,7 @@ class Liveness:
         node.seen_at = now
         if reason in _CONNECT_REASONS:
             node.boot_at = now
-        self.dirty.add(uid)
+        self.touched.add(uid)
         new = State.SAFE_MODE if safe else State.ONLINE
         if node.state == new or (node.state == State.SAFE_MODE and reason == "heartbeat"):
             return None
@@ -160,7 +162,6 @@ class Liveness:
 
     def _gone(self, uid: str, now: float, reason: str) -> Transition | None:
         node = self.nodes.get(uid) or self.track(uid, now)
-        self.dirty.add(uid)
         if node.state == State.OFFLINE:
             return None
         return self._move(node, State.OFFLINE, now, reason)
@@ -225,9 +226,13 @@ class Liveness:
             out[node.state] += 1
         return out
 
-    def take_dirty(self) -> list[NodeLive]:
-        """The nodes changed since the last call (and forget that they were)."""
+    def take_dirty(self, telemetry: bool = True) -> list[NodeLive]:
+        """The nodes whose state changed since the last call, plus (with `telemetry`) those
+        merely heard from since the last telemetry take; both sets are then forgotten."""
         dirty, self.dirty = self.dirty, set()
+        if telemetry:
+            dirty |= self.touched
+            self.touched = set()
         return [self.nodes[u] for u in dirty if u in self.nodes]
 
     def get(self, uid: str) -> NodeLive | None:

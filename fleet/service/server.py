@@ -207,18 +207,23 @@ class Service:
             self.dispatcher.transitions.extend(self.liveness.sweep(time.time()))
 
     async def _flush_loop(self) -> None:
+        last_telemetry = time.monotonic()
         while True:
             await asyncio.sleep(self.cfg.flush_interval)
-            await self.flush()
+            telemetry = time.monotonic() - last_telemetry >= self.cfg.telemetry_interval
+            if telemetry:
+                last_telemetry = time.monotonic()
+            await self.flush(telemetry)
 
-    async def flush(self) -> None:
-        """Write pending liveness changes, audit records and candidates now."""
+    async def flush(self, telemetry: bool = True) -> None:
+        """Write pending state changes, audit records and candidates now; with `telemetry`,
+        also the heartbeat fields of every node heard from since the last telemetry write."""
         d = self.dispatcher
         transitions = list(d.transitions)
         d.transitions.clear()
         for t in transitions:
             log.info("node %s: %s -> %s (%s)", t.uid, t.old.value, t.new.value, t.reason)
-        dirty = self.liveness.take_dirty()
+        dirty = self.liveness.take_dirty(telemetry)
         cands, d.new_candidates = d.new_candidates, []
         if dirty or transitions or cands:
             await asyncio.to_thread(self.writer.write, dirty, transitions, cands, self.nodes)

@@ -7,7 +7,10 @@ import logging
 from collections.abc import Collection, Sequence
 from typing import Any
 
+from sqlalchemy import bindparam, update
+
 from fleet.registry import Registry
+from fleet.registry.models import NodeRow
 from fleet.service.dispatch import Candidate
 from fleet.service.liveness import NodeLive, Transition
 
@@ -35,25 +38,39 @@ class RegistryWriter:
         known: Collection[str],
     ) -> None:
         """Persist node fields of registered nodes, audit state changes, note candidates."""
-        changes: dict[str, dict[str, Any]] = {}
+        plain: list[dict[str, Any]] = []
+        beats: list[dict[str, Any]] = []
+        now = dt.datetime.now(dt.UTC)
         for n in nodes:
             if n.uid not in known:
                 continue
-            fields: dict[str, Any] = {"state": n.state.value, "state_since": _ts(n.since)}
-            if n.seen_at is not None:
-                fields["last_seen_at"] = _ts(n.seen_at)
-            if n.uptime is not None:
-                fields["uptime"] = n.uptime
-                fields["last_heartbeat_at"] = _ts(n.seen_at)
-            if n.rssi is not None:
-                fields["rssi"] = n.rssi
-            if n.free_heap is not None:
-                fields["free_heap"] = n.free_heap
-            if n.fw_version is not None:
-                fields["fw_version"] = n.fw_version
-            changes[n.uid] = fields
-        if changes:
-            self.rows_written += self.registry.update_many(changes)
+            row: dict[str, Any] = {
+                "k_uid": n.uid,
+                "state": n.state.value,
+                "state_since": _ts(n.since),
+                "last_seen_at": _ts(n.seen_at),
+                "updated_at": now,
+            }
+            if n.uptime is None:
+                plain.append(row)
+            else:
+                row.update(
+                    uptime=n.uptime,
+                    last_heartbeat_at=_ts(n.seen_at),
+                    rssi=n.rssi,
+                    free_heap=n.free_heap,
+                    fw_version=n.fw_version,
+                )
+                beats.append(row)
+        if plain or beats:
+            with self.registry.session() as s:
+                # one executemany per shape: far cheaper than loading ORM rows
+                for rows in (plain, beats):
+                    if rows:
+                        cols: dict[str, Any] = {k: bindparam(k) for k in rows[0] if k != "k_uid"}
+                        stmt = update(NodeRow).where(NodeRow.uid == bindparam("k_uid"))
+                        s.connection().execute(stmt.values(cols), rows)
+            self.rows_written += len(plain) + len(beats)
         records = [
             {
                 "action": "node.state",

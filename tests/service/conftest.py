@@ -69,6 +69,7 @@ def settings_for(broker: Broker, **kw: Any) -> ServiceSettings:
         "broker": broker.url,
         "metrics_port": 0,
         "flush_interval": 0.2,
+        "telemetry_interval": 0.2,
         "sweep_interval": 0.2,
         "restore_outage": 2.0,
     }

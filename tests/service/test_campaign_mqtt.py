@@ -1,5 +1,4 @@
 """Reboot campaigns against a real Mosquitto and several hundred simulated nodes."""
-# ruff: noqa: SIM300  (project style: asserts read `expected == actual`)
 
 import asyncio
 from pathlib import Path

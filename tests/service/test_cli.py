@@ -1,5 +1,4 @@
 """`fleet command send`, `fleet reboot`, `fleet campaigns` against a running service."""
-# ruff: noqa: SIM300  (project style: asserts read `expected == actual`)
 
 import asyncio
 import json

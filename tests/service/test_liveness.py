@@ -1,5 +1,4 @@
 """Liveness state machine: transitions, paused clocks, grace after reconnect."""
-# ruff: noqa: SIM300  (project style: asserts read `expected == actual`)
 
 from fleet.service.liveness import Liveness, State
 

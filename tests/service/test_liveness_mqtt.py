@@ -1,5 +1,4 @@
 """Liveness against a real Mosquitto and simulated nodes."""
-# ruff: noqa: SIM300  (project style: asserts read `expected == actual`)
 
 import asyncio
 from pathlib import Path

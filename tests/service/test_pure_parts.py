@@ -1,5 +1,4 @@
 """Pacing plan, campaign report, rate limits, restore detection, backoff (pure)."""
-# ruff: noqa: SIM300  (project style: asserts read `expected == actual`)
 
 import random
 from collections import Counter

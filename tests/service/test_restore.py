@@ -1,5 +1,4 @@
 """Broker restore: detected, grace, then a paced signed reboot of every node; metrics."""
-# ruff: noqa: SIM300  (project style: asserts read `expected == actual`)
 
 import asyncio
 import urllib.request

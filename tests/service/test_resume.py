@@ -1,5 +1,4 @@
 """A campaign survives `kill -9` of a real `fleet serve` process and finishes after restart."""
-# ruff: noqa: SIM300  (project style: asserts read `expected == actual`)
 
 import asyncio
 import os
@@ -29,6 +28,7 @@ def start_serve(home: Path, broker: Broker, log: Path) -> subprocess.Popen[bytes
         **os.environ,
         "FLEET_SERVICE__REBOOT_BACK_TIMEOUT": "6",
         "FLEET_SERVICE__FLUSH_INTERVAL": "0.2",
+        "FLEET_SERVICE__TELEMETRY_INTERVAL": "0.2",
         "FLEET_SERVICE__RESTORE_OUTAGE": "300",
     }
     env.pop("FLEET_HOME", None)
