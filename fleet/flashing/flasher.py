@@ -13,6 +13,7 @@ verified; a failure leaves an audit record with the reason.
 from __future__ import annotations
 
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -182,13 +183,16 @@ def flash_node(
     nvs_image: bytes | None = None,
     progress: ProgressFn | None = None,
     baud: int | None = None,
+    device: Device | None = None,
 ) -> FlashResult:
     """Flash node `uid` on `port` (a serial device or `socket://host:port` URL).
 
     Firmware: `firmware_id`, else the node's assignment (see `FirmwareStore.resolve`).
     NVS: `nvs_image`, else the escrowed image (built if missing). With `nvs_only`, only the
     NVS partition is written, at the offset the chip's own partition table gives.
-    `progress(stage, done, total)` is called as work proceeds. Raises NotFound (no firmware
+    `progress(stage, done, total)` is called as work proceeds. `device`: an already open
+    connection to `port` (from `open_device`, e.g. the one that identified the board), used
+    instead of connecting again; the caller closes it. Raises NotFound (no firmware
     assigned / no template), Conflict (wrong board), ValidationError (chip or size
     mismatch), DeviceError (the port failed, e.g. unplugged: nothing is recorded as done).
     """
@@ -209,7 +213,12 @@ def flash_node(
     image = _nvs_image(ctx, uid, nvs_image)
     info: DeviceInfo | None = None
     try:
-        with open_device(port, baud or cfg.baud, cfg.connect_attempts, report) as dev:
+        connection = (
+            nullcontext(device)
+            if device is not None
+            else open_device(port, baud or cfg.baud, cfg.connect_attempts, report)
+        )
+        with connection as dev:
             info = dev.info
             new_board = check_board(ctx, node, info, replacement)
             if bundle is not None and entry is not None:

@@ -1,5 +1,4 @@
 """The bundle generator: images real esptool accepts, content that compresses like firmware."""
-# ruff: noqa: SIM300  (project style: asserts read `expected == actual`)
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
 """Partition tables: the binary round trip and the layout rules."""
-# ruff: noqa: SIM300  (project style: asserts read `expected == actual`)
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
 """The firmware store and `fleet firmware`: import, list, load, assign, resolve."""
-# ruff: noqa: SIM300  (project style: asserts read `expected == actual`)
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
 """Bundle import validation: good bundles pass, each kind of bad bundle is refused by name."""
-# ruff: noqa: SIM300  (project style: asserts read `expected == actual`)
 
 from __future__ import annotations
 

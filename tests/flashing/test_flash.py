@@ -1,5 +1,4 @@
 """`flash_node` and `fleet flash` against virtual ESP32 boards driven by real esptool."""
-# ruff: noqa: SIM300  (project style: asserts read `expected == actual`)
 
 from __future__ import annotations
 
@@ -216,3 +215,16 @@ def test_progress_reports_every_stage(
     writes = [(d, t) for s, d, t in seen if s == "write" and t > 1]
     assert writes and all(d <= t for d, t in writes)
     assert writes[-1][0] == writes[-1][1]
+
+
+def test_flash_on_an_open_connection(
+    fctx: FleetContext, firmware: dict[str, FirmwareEntry], boards: Boards
+) -> None:
+    """A caller that already identified the board hands its connection over (one stub upload)."""
+    from fleet.flashing.device import open_device
+
+    server = boards(("esp32", NODES[0][3]))
+    with open_device(server.urls[0]) as dev:
+        result = flash_node(fctx, "nd-ph-1", server.urls[0], device=dev)
+    assert hwid(NODES[0][3]) == result.hardware_id
+    assert 1 == server.ports[0].sessions

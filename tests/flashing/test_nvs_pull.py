@@ -1,5 +1,4 @@
 """`fleet nvs pull`: a live board's NVS is read back, parsed and escrowed."""
-# ruff: noqa: SIM300  (project style: asserts read `expected == actual`)
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
 """Fast-reflash planning: skip what the chip holds, narrow the rest, cheaply."""
-# ruff: noqa: SIM300  (project style: asserts read `expected == actual`)
 
 from __future__ import annotations
 
