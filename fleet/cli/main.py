@@ -46,6 +46,7 @@ _GROUPS: list[tuple[str, str, str]] = [
     ("recover", "recover", "Whole-site disaster recovery from a snapshot, resumable."),
     ("drill", "", ""),
     ("status", "", ""),
+    ("restore", "", ""),
     ("station", "", ""),
 ]
 

@@ -1,4 +1,3 @@
-# ruff: noqa: SIM300  (project style: asserts read `expected == actual`)
 """Drills: restore into scratch space, every health check, and the live site left untouched."""
 
 from __future__ import annotations

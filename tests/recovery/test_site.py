@@ -1,4 +1,3 @@
-# ruff: noqa: SIM300  (project style: asserts read `expected == actual`)
 """Whole-site recovery on a demo site: round trip, resume after a kill at every step."""
 
 from __future__ import annotations
