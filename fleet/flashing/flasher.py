@@ -167,7 +167,8 @@ def _nvs_region(table_owner: str, table: Any, image: bytes) -> Region:
     if len(image) != nvs.size:
         raise ValidationError(
             f"NVS image is {len(image)} bytes, the nvs partition of {table_owner} at "
-            f"0x{nvs.offset:x} is {nvs.size} bytes"
+            f"0x{nvs.offset:x} is {nvs.size} bytes: assign that firmware to the node "
+            "(`fleet firmware assign ID --node UID`) and rebuild its NVS (`fleet nvs build`)"
         )
     return Region("nvs", nvs.offset, image)
 

@@ -228,3 +228,37 @@ def test_flash_on_an_open_connection(
         result = flash_node(fctx, "nd-ph-1", server.urls[0], device=dev)
     assert hwid(NODES[0][3]) == result.hardware_id
     assert 1 == server.ports[0].sessions
+
+
+def test_ota_layout_bundle(fctx: FleetContext, boards: Boards, tmp_path: Path) -> None:
+    """A bundle with OTA slots resets otadata (boot ota_0), writes the app to ota_0 and an NVS
+    sized by its table."""
+    from fleet.sim.firmware_gen import write_bundle
+
+    store = FirmwareStore(fctx.registry, fctx.home)
+    entry, _ = store.import_bundle(write_bundle(tmp_path / "ota", "esp32", layout="ota").path)
+    store.assign(entry.id, node=fctx.registry.get_node("nd-ph-1"))
+    server = boards(("esp32", NODES[0][3]))
+    server.devices[0].flash.write(0xD000, b"\x01" * 32)  # the board last booted ota_1
+    result = flash_node(fctx, "nd-ph-1", server.urls[0])
+    placed = {r.label: (r.offset, r.size, r.written) for r in result.regions}
+    assert (0xD000, 0x2000, 0x1000) == placed["otadata"]  # only the changed sector
+    assert (0x9000, 0x4000) == placed["nvs"][:2]
+    assert 0x10000 == placed["app"][0]
+    assert b"\xff" * 0x2000 == server.devices[0].flash.read(0xD000, 0x2000)
+
+
+def test_first_flash_binds_a_node_without_hardware_id(
+    fctx: FleetContext, firmware: dict[str, FirmwareEntry], boards: Boards
+) -> None:
+    """A node registered without a MAC takes the board it is first flashed on."""
+    from fleet.registry.importing import ImportRow, import_rows
+
+    spec = NodeSpec("nd-ph-9", "gh-1", "zn-1", "ph")
+    import_rows(fctx.registry, fctx.vault, [ImportRow(spec, None)], source="test")
+    server = boards(("esp32", "24:0a:c4:00:00:09"))
+    result = flash_node(fctx, "nd-ph-9", server.urls[0])
+    assert (False, "esp32-240ac4000009") == (
+        result.replacement,
+        fctx.registry.get_node("nd-ph-9").hardware_id,
+    )
