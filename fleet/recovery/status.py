@@ -170,7 +170,41 @@ def _coverage_facts(settings: Settings, man: Manifest | None) -> list[Fact]:
     else:
         facts.append(Fact("OTA files covered", False, f"laravel layer not good in {man.id}"))
     facts.append(_broker_fact(settings, man, ok))
+    facts.append(_paths_fact(settings, man, ok, "docker", "Docker volumes covered", "volumes/"))
+    facts.append(
+        _paths_fact(settings, man, ok, "python_service", "Python secrets covered", "secrets/")
+    )
+    envs = [
+        f"{layer} .env"
+        for layer in ("laravel", "python_service")
+        if layer in ok and ".env" in _held(man, layer)
+    ]
+    wanted = [n for n in ("laravel", "python_service") if settings.raw_section(f"layers.{n}")]
+    facts.append(
+        Fact(
+            ".env files covered",
+            (len(envs) >= len(wanted)) if wanted else None,
+            ", ".join(envs) or "no .env in the snapshot",
+        )
+    )
     return facts
+
+
+def _held(man: Manifest, layer: str) -> set[str]:
+    return {f["path"] for art in man.layer_artifacts(layer) for f in art.meta.get("files", [])}
+
+
+def _paths_fact(
+    settings: Settings, man: Manifest, ok: set[str], layer: str, name: str, prefix: str
+) -> Fact:
+    if settings.raw_section(f"layers.{layer}") is None and layer not in man.layers:
+        return Fact(name, None, f"no [layers.{layer}]")
+    if layer not in ok:
+        return Fact(name, False, f"{layer} layer not good in {man.id}")
+    tops = sorted(
+        {p[len(prefix) :].split("/")[0] for p in _held(man, layer) if p.startswith(prefix)}
+    )
+    return Fact(name, bool(tops), f"{', '.join(tops) or 'nothing'} in {man.id}")
 
 
 def _broker_fact(settings: Settings, man: Manifest, ok: set[str]) -> Fact:

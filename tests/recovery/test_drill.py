@@ -58,6 +58,9 @@ def test_drill_checks_everything_and_never_touches_the_live_site(
         "secrets covered": True,
         "OTA files covered": True,
         "broker ACL/passwd covered": True,
+        "Docker volumes covered": True,
+        "Python secrets covered": True,
+        ".env files covered": True,
     } == {k: v["ok"] for k, v in facts.items()}
     assert "1 files in" in facts["OTA files covered"]["value"]
     assert "passwd, acl in" in facts["broker ACL/passwd covered"]["value"]
