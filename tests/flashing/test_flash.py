@@ -262,3 +262,23 @@ def test_first_flash_binds_a_node_without_hardware_id(
         result.replacement,
         fctx.registry.get_node("nd-ph-9").hardware_id,
     )
+
+
+def test_stock_esptool_reads_back_the_nodes_nvs(
+    fctx: FleetContext, firmware: dict[str, FirmwareEntry], boards: Boards, tmp_path: Path
+) -> None:
+    """Reading the board back with the stock esptool CLI gives the node's NodeConfig at 0x9000."""
+    import subprocess
+    import sys
+
+    server = boards(("esp32", NODES[0][3]))
+    flash_node(fctx, "nd-ph-1", server.urls[0])
+    server.ports[0].wait_idle(5)
+    out = tmp_path / "nvs.bin"
+    subprocess.run(
+        [sys.executable, "-m", "esptool", "--port", server.urls[0], "read-flash", "0x9000",
+         "0x6000", str(out)],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    assert "nd-ph-1" == read_nodeconfig(out.read_bytes())["node_id"]
