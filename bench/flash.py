@@ -18,6 +18,7 @@ import argparse
 import json
 import multiprocessing as mp
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -146,6 +147,7 @@ def main() -> None:
             # worker process (what the station runs); each on a blank board
             e, c, lib = 3 * k, 3 * k + 1, 3 * k + 2
             nvs_path = tmp / f"nvs-{e}.bin"
+            nvs_path.touch(mode=0o600)  # stock esptool reads files: keep it private
             nvs_path.write_bytes(image_for_node(ctx, f"nd-ph-{e}"))
             writes = sorted([*files, (nvs_part.offset, nvs_path)])
             t_esptool.append(
@@ -171,6 +173,7 @@ def main() -> None:
             proc.terminate()
         for proc, _ in boards:
             proc.wait(timeout=10)
+        shutil.rmtree(tmp, ignore_errors=True)  # throwaway nodes, but NVS files hold secrets
 
     b_single = len(fw.file("app").data)  # type: ignore[union-attr]
     esp_t, cli_t, lib_t = min(t_esptool), min(t_cli), min(t_lib)

@@ -281,4 +281,6 @@ def test_stock_esptool_reads_back_the_nodes_nvs(
         check=True,
         capture_output=True,
     )  # fmt: skip
-    assert "nd-ph-1" == read_nodeconfig(out.read_bytes())["node_id"]
+    data = out.read_bytes()
+    out.unlink()  # it holds the (test) node_secret
+    assert "nd-ph-1" == read_nodeconfig(data)["node_id"]
