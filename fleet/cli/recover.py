@@ -80,9 +80,9 @@ def _print_report(report: SiteReport) -> None:
 
 
 class _Bar:
-    def __init__(self, bar: Progress, total: int) -> None:
+    def __init__(self, bar: Progress, total: int, done: int) -> None:
         self.bar = bar
-        self.task = bar.add_task("starting", total=total)
+        self.task = bar.add_task("starting", total=total, completed=done)
 
     def step_started(self, name: str, title: str) -> None:
         self.bar.update(self.task, description=title)
@@ -137,7 +137,8 @@ def site(
                     bar.stop()
                     confirm(plan)
                     bar.start()
-                    holder["bar"] = _Bar(bar, len(plan.steps))
+                    done = sum(1 for v in plan.journal.values() if v in ("done", "skipped"))
+                    holder["bar"] = _Bar(bar, len(plan.steps), done)
 
                 class _Late:
                     def step_started(self, name: str, title: str) -> None:

@@ -56,7 +56,7 @@ def step_names() -> list[str]:
 
 def _layer_action(spec: StepSpec, pg_where: str | None) -> str:
     if spec.layer == "postgres":
-        return f"roles, then every database into {pg_where}; one already there is renamed aside"
+        return f"into {pg_where}; a database already there is renamed aside, never dropped"
     if spec.layer == "fleet":
         return "put back what is missing from the data directory (existing files are kept)"
     return "put every captured path back in place; differing content is moved aside first"

@@ -255,7 +255,8 @@ def recover_site(
     journal = _journal(src)
     resumed = journal.runs > 0
     if before_start is not None:
-        before_start(SitePlan(src.snapshot, src.manifest.finished_at, plan, {}))
+        states = {k: v.state for k, v in journal.steps.items()}
+        before_start(SitePlan(src.snapshot, src.manifest.finished_at, plan, states))
     journal.runs += 1
     journal.save()
     runner = _Runner(src, journal)
@@ -286,10 +287,10 @@ def recover_site(
             break
     if journal.complete:
         shutil.rmtree(runner.staging_root, ignore_errors=True)
-    titles = {s.name: s.title for s in plan}
+    recs = [(step, journal.steps[step.name]) for step in plan]
     steps = [
-        StepReport(r.name, titles[r.name], r.state, r.seconds, r.attempts, r.detail, r.error)
-        for r in journal.steps.values()
+        StepReport(r.name, st.title, r.state, r.seconds, r.attempts, r.detail, r.error)
+        for st, r in recs
     ]
     return SiteReport(
         snapshot=src.snapshot,
