@@ -11,6 +11,7 @@ oldest base backup, past the newest archived WAL, or behind a gap in the WAL, wi
 from __future__ import annotations
 
 import datetime as dt
+import shlex
 import shutil
 import subprocess
 import tarfile
@@ -253,6 +254,37 @@ def _wait_promoted(cluster: PgCluster, timeout: float) -> tuple[str, int]:
     raise BackupError(f"point-in-time recovery in {cluster.data_dir} did not finish: {tail}")
 
 
+def prefetch_plan(
+    base: BaseBackup, archive: WalArchive, target: RecoveryTarget, limit: int
+) -> list[str]:
+    """The archived segments recovery will read first, in order, at most `limit` of them.
+
+    From the base backup's stop segment along the unbroken run of its timeline, up to the
+    segment holding the target LSN, or the first segment archived after the target time.
+    """
+    on_tl = {segment_number(f.name): f for f in archive.segments() if f.timeline == base.timeline}
+    seg = lsn_segment(base.stop_lsn)
+    out: list[str] = []
+    while seg in on_tl and len(out) < limit:
+        found = on_tl[seg]
+        out.append(found.name)
+        if target.lsn is not None and seg >= lsn_segment(parse_lsn(target.lsn)):
+            break
+        if target.time is not None and dt.datetime.fromisoformat(found.archived_at) >= target.time:
+            break
+        seg += 1
+    return out
+
+
+def _prefetch(archive: WalArchive, names: list[str], spool: Path, user: ClusterUser) -> None:
+    """Decrypt `names` into `spool` in-process (one `fleet` start per segment saved)."""
+    spool.mkdir(mode=0o700, exist_ok=True)
+    user.chown(spool)
+    for name in names:
+        archive.fetch(name, spool / name)
+        user.chown(spool / name)
+
+
 def restore_pitr(
     repo: Repository,
     archive: WalArchive,
@@ -263,6 +295,7 @@ def restore_pitr(
     snapshot: str | None = None,
     port: int | None = None,
     timeout: float = 600.0,
+    prefetch: int = 64,
 ) -> PitrResult:
     """Recover a PostgreSQL cluster to `target` into `data_dir` (default: a new temp folder).
 
@@ -272,6 +305,10 @@ def restore_pitr(
     returned in the result; stop it with `result.cluster.stop()`. Refuses (UsageError,
     nothing written) targets the archive cannot reach; Conflict when `data_dir` holds data;
     BackupError with the server's last log lines when PostgreSQL stops short of the target.
+
+    Up to `prefetch` segments (16 MiB each) are decrypted ahead into a spool folder beside
+    the data folder, which the restore_command takes from before it falls back to `fleet
+    wal fetch`; the spool is removed once the server is promoted.
     """
     started = time.monotonic()
     base = choose_base(base_backups(repo), target, snapshot)
@@ -281,12 +318,20 @@ def restore_pitr(
     parent = PgCluster.prepare_base(user=user) if owns else Path(str(data_dir)).parent
     data = parent / "data" if owns else Path(str(data_dir))
     _prepare_data_dir(data, user)
-    restore_command = f"{fleet_command(home, user)} wal fetch %f %p"
+    fetch_command = f"{fleet_command(home, user)} wal fetch %f %p"
+    spool = data.with_name(f"{data.name}.wal-spool")
+    quoted = shlex.quote(str(spool))
+    # spooled: move it in; not archived: fail fast (no Python start); else fetch it
+    restore_command = (
+        f"if test -f {quoted}/%f; then mv {quoted}/%f %p; "
+        f"elif {archive.shell_has('%f')}; then {fetch_command}; else exit 1; fi"
+    )
     cluster = PgCluster.adopt(parent, port=port, data=data, owns_base=owns)
     try:
         if last is not None:
-            _preflight_fetch(restore_command, base, data, user)
+            _preflight_fetch(fetch_command, base, data, user)
         _extract(repo, base, identity, data)
+        _prefetch(archive, prefetch_plan(base, archive, target, prefetch), spool, user)
         (data / "recovery.signal").touch()
         for stale in ("postmaster.pid", "postmaster.opts", "standby.signal"):
             (data / stale).unlink(missing_ok=True)
@@ -311,7 +356,9 @@ def restore_pitr(
         cluster.configure(recovery, file="postgresql.auto.conf")
         cluster.start(wait=False)
         end_lsn, timeline = _wait_promoted(cluster, timeout)
+        shutil.rmtree(spool, ignore_errors=True)
     except BaseException:
+        shutil.rmtree(spool, ignore_errors=True)
         cluster.stop()
         if owns:
             shutil.rmtree(parent, ignore_errors=True)

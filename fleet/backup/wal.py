@@ -21,6 +21,7 @@ import hashlib
 import json
 import os
 import re
+import shlex
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -184,6 +185,15 @@ class WalArchive:
     def data_path(self, name: str) -> Path:
         """Where the encrypted copy of `name` lives."""
         return self._folder(name) / f"{name}.zst.age"
+
+    def shell_has(self, name_expr: str) -> str:
+        """A POSIX shell test that succeeds when the file named by `name_expr` is archived.
+
+        `name_expr` is already shell-safe (e.g. PostgreSQL's `%f`); used to answer "not in
+        the archive" without starting Python (recovery asks for files past the end often).
+        """
+        root = shlex.quote(str(self.root))
+        return f'test -f {root}/"$(printf %%.8s {name_expr})"/{name_expr}.json'
 
     def mark_path(self, name: str) -> Path:
         """Where the commit mark (metadata) of `name` lives."""

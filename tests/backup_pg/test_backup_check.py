@@ -1,5 +1,4 @@
 """`fleet backup check` against real clusters: a working archive and broken settings."""
-# ruff: noqa: SIM300  (project style: asserts read expected == actual)
 
 from __future__ import annotations
 

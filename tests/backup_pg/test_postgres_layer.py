@@ -1,5 +1,4 @@
 """The postgres layer: snapshot a real cluster, restore with stock tools and with the layer."""
-# ruff: noqa: SIM300  (project style: asserts read expected == actual)
 
 from __future__ import annotations
 

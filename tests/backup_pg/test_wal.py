@@ -1,5 +1,4 @@
 """WAL archiving through the real `fleet wal push|fetch` run by a real PostgreSQL."""
-# ruff: noqa: SIM300  (project style: asserts read expected == actual)
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
 """WAL retention plan: only WAL no kept base backup needs, and only past the window."""
-# ruff: noqa: SIM300  (project style: asserts read expected == actual)
 
 from __future__ import annotations
 
