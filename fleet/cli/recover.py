@@ -98,13 +98,19 @@ def site(
     snapshot: str = typer.Argument("latest", help="Snapshot id (default: the newest)."),
     plan_only: bool = typer.Option(False, "--plan", help="Print the plan; change nothing."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask before changing anything."),
+    only: str = typer.Option(
+        None, "--only", help="Comma-separated steps to run (e.g. mosquitto,reboot,station)."
+    ),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Recover the whole site: files, PostgreSQL, broker, then reboot nodes; resumes if cut."""
     with handle_errors(as_json):
         settings = state(ctx).settings
+        steps = [x.strip() for x in only.split(",") if x.strip()] if only else None
         if plan_only:
             plan = plan_site(settings, snapshot)
+            if steps:
+                plan.steps = [p for p in plan.steps if p.name in steps]
             if as_json:
                 print_json(plan)
             else:
@@ -121,7 +127,7 @@ def site(
                 raise UsageError("recovery not started (answered no)")
 
         if as_json:
-            report = recover_site(settings, snapshot, before_start=confirm)
+            report = recover_site(settings, snapshot, before_start=confirm, only=steps)
         else:
             with Progress(
                 TextColumn("recover site"),
@@ -137,7 +143,9 @@ def site(
                     bar.stop()
                     confirm(plan)
                     bar.start()
-                    done = sum(1 for v in plan.journal.values() if v in ("done", "skipped"))
+                    done = sum(
+                        1 for p in plan.steps if plan.journal.get(p.name) in ("done", "skipped")
+                    )
                     holder["bar"] = _Bar(bar, len(plan.steps), done)
 
                 class _Late:
@@ -148,7 +156,11 @@ def site(
                         holder["bar"].step_finished(name, state, seconds)
 
                 report = recover_site(
-                    settings, snapshot, progress=_Late(), before_start=confirm_then_bar
+                    settings,
+                    snapshot,
+                    progress=_Late(),
+                    before_start=confirm_then_bar,
+                    only=steps,
                 )
     if as_json:
         print_json(report)

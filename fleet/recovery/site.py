@@ -10,7 +10,7 @@ that were there before are renamed aside, never dropped).
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from fleet.backup.layer import RestoreOptions
 from fleet.backup.pgrestore import database_state
 from fleet.backup.runner import build_handler, layer_env
-from fleet.errors import FleetError
+from fleet.errors import FleetError, UsageError
 from fleet.recovery import pgsite
 from fleet.recovery.drsettings import postgres_dsn, recovery_settings
 from fleet.recovery.journal import FINAL, Journal
@@ -242,16 +242,23 @@ def recover_site(
     snapshot: str | None = None,
     progress: StepProgress | None = None,
     before_start: Callable[[SitePlan], None] | None = None,
+    only: Collection[str] | None = None,
 ) -> SiteReport:
     """Recover the whole site from `snapshot` (newest when None), resuming a journaled run.
 
     Steps already done are not redone; the step an interrupted run was in is redone from its
     start (idempotently). The first failing step stops the run: its error is in the report,
     the journal keeps it as `failed`, and running again retries it. `before_start(plan)` is
-    called before anything changes (the CLI asks for confirmation there).
+    called before anything changes (the CLI asks for confirmation there). `only` limits the
+    run to those steps (e.g. a lost broker: `mosquitto`, `reboot`, `station`); the others are
+    left pending in the journal, untouched. `UsageError` for an unknown step name.
     """
+    if only:
+        unknown = sorted(set(only) - set(step_names()))
+        if unknown:
+            raise UsageError(f"unknown step(s) {', '.join(unknown)}; steps: {step_names()}")
     src = open_source(settings, snapshot)
-    plan = _plan(src)
+    plan = [p for p in _plan(src) if not only or p.name in only]
     journal = _journal(src)
     resumed = journal.runs > 0
     if before_start is not None:
@@ -285,7 +292,7 @@ def recover_site(
             progress.step_finished(step.name, rec.state, rec.seconds)
         if error is not None:
             break
-    if journal.complete:
+    if error is None:
         shutil.rmtree(runner.staging_root, ignore_errors=True)
     recs = [(step, journal.steps[step.name]) for step in plan]
     steps = [
@@ -294,7 +301,7 @@ def recover_site(
     ]
     return SiteReport(
         snapshot=src.snapshot,
-        ok=error is None and journal.complete,
+        ok=error is None and all(journal.steps[p.name].state in FINAL for p in plan),
         resumed=resumed,
         total_seconds=journal.total_seconds,
         journal=str(journal.path),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 
 from fleet.recovery.plan import step_names
@@ -67,6 +68,23 @@ def test_recover_site_moves_differing_files_aside(demo_site: DemoSite) -> None:
     env.write_text("APP_KEY=changed\n")
     done = demo_site.fleet("recover", "site", "--yes", "--json")
     assert 0 == done.returncode, done.stdout + done.stderr
-    asides = list(env.parent.glob(".env.before-restore-*"))
+    asides = sorted(env.parent.glob(".env.before-restore-*"))
     assert ["APP_KEY=changed\n"] == [p.read_text() for p in asides]
     assert env.read_text().startswith("APP_KEY=base64:")
+
+
+def test_recover_only_the_broker_leaves_newer_data_alone(demo_site: DemoSite) -> None:
+    """--only mosquitto,station puts the broker files back and touches no other layer."""
+    demo_site.backup()
+    demo_site.cluster.query(
+        "INSERT INTO greenhouses (uid, name) VALUES ('gh-9', 'after the snapshot')", "hydro"
+    )
+    db = demo_site.db_state()
+    shutil.rmtree(demo_site.root / "etc")
+    (demo_site.root / "laravel" / "composer.lock").write_text("newer\n")
+    done = demo_site.fleet("recover", "site", "--only", "mosquitto,station", "--yes", "--json")
+    assert 0 == done.returncode, done.stdout + done.stderr
+    assert ["mosquitto", "station"] == [s["name"] for s in json.loads(done.stdout)["steps"]]
+    assert (demo_site.root / "etc/mosquitto/passwd").read_text().startswith("node:")
+    assert db == demo_site.db_state()
+    assert "newer\n" == (demo_site.root / "laravel" / "composer.lock").read_text()
