@@ -40,7 +40,9 @@ class ServiceSettings(pydantic.BaseModel):
     flush_interval: float = pydantic.Field(1.0, gt=0)  # state changes, audit records
     telemetry_interval: float = pydantic.Field(15.0, gt=0)  # last_seen, rssi, uptime, ...
     sweep_interval: float = pydantic.Field(1.0, gt=0)
-    max_queued_messages: int = pydantic.Field(10000, gt=0)
+    # bounded (a message is ~1 KB queued): absorbs a burst of a whole 15 s heartbeat round
+    # of 50,000 nodes; beyond it messages are dropped and counted (incoming_dropped)
+    max_queued_messages: int = pydantic.Field(50000, gt=0)
 
     @property
     def grace(self) -> float:

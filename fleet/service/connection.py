@@ -21,6 +21,30 @@ log = logging.getLogger(__name__)
 OnMessage = Callable[[str, bytes, bool, float], None]
 
 
+class DropCounter(logging.Filter):
+    """Counts aiomqtt's "queue is full" discards instead of logging each one (a flood would
+    otherwise cost more in logging than in handling); logs one line per 10,000."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.dropped = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg == "Message queue is full. Discarding message.":
+            self.dropped += 1
+            if self.dropped % 10000 == 1:
+                record.msg = "incoming queue full: dropping messages (%d so far)"
+                record.args = (self.dropped,)
+                return True
+            return False
+        return True
+
+
+DROPS = DropCounter()  # process-wide: aiomqtt logs through one logger
+_MQTT_LOG = logging.getLogger(f"{__name__}.aiomqtt")
+_MQTT_LOG.addFilter(DROPS)
+
+
 def default_client_id() -> str:
     """A client id unique per host and process (`fleet-serve-<host>-<pid>`)."""
     return f"fleet-serve-{socket.gethostname()[:20]}-{os.getpid()}"
@@ -67,6 +91,8 @@ class Connection:
         self.connected = asyncio.Event()
         self.connects = 0
         self.last_error: str | None = None
+        self.drops = DROPS
+        self._mqtt_log = _MQTT_LOG
 
     def _tls(self) -> ssl.SSLContext | None:
         if not self.address.tls:
@@ -89,6 +115,7 @@ class Connection:
             timeout=10,
             tls_context=self._tls(),
             max_queued_incoming_messages=self.max_queued,
+            logger=self._mqtt_log,
         )
 
     async def run(self) -> None:

@@ -261,6 +261,7 @@ class Service:
             "connected": 1.0 if self.connection.connected.is_set() else 0.0,
             "messages_per_second": round(self.stats.rate, 1),
             "commands_pending": float(len(self.sender.pending)),
+            "incoming_dropped": float(self.connection.drops.dropped),
             "broker_restores": float(self.restores),
             "unregistered_candidates": float(len(d.candidates)),
         }
