@@ -1,7 +1,9 @@
 """The `fleet` command: a thin typer layer over the library.
 
 Each command group lives in its own module under `fleet/cli/` and exposes `app`
-(a `typer.Typer`); `_GROUPS` lists them. Adding a group is one line here.
+(a `typer.Typer`); `_GROUPS` lists them. Adding a group is one line here. A module
+listed with group "" holds one top-level command named like the module. Modules are
+imported only when their command runs (see `LazyGroup`).
 """
 
 from __future__ import annotations
@@ -11,19 +13,11 @@ import logging
 from pathlib import Path
 
 import typer
+import typer._click as click  # typer vendors click; its Group API is what we extend
+import typer.main
+from typer.core import TyperGroup
 
 from fleet.cli._common import CliState
-
-app = typer.Typer(
-    name="fleet",
-    help=(
-        "Recovery agent of a hydro 2.0 site: node registry and secret escrow, NVS rebuild, "
-        "USB/OTA reflash, MQTT liveness and reboot campaigns, site backup and restore."
-    ),
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-)
 
 # (module under fleet.cli, group name or "" for top-level commands, help)
 _GROUPS: list[tuple[str, str, str]] = [
@@ -51,6 +45,56 @@ _GROUPS: list[tuple[str, str, str]] = [
 ]
 
 
+def _lookup(name: str) -> tuple[str, str] | None:
+    """(module, help) of the command or group `name`, from `_GROUPS`."""
+    for module_name, group, help_text in _GROUPS:
+        if (group or module_name) == name:
+            return module_name, help_text
+    return None
+
+
+def load_command(name: str) -> click.Command | None:
+    """Import the module behind `name` and build its click command (or group)."""
+    found = _lookup(name)
+    if found is None:
+        return None
+    module_name, help_text = found
+    sub: typer.Typer = importlib.import_module(f"fleet.cli.{module_name}").app
+    sub._add_completion = False  # completion is offered once, on the root command
+    cmd = typer.main.get_command(sub)
+    cmd.name = name
+    if help_text:
+        cmd.help = help_text
+    return cmd
+
+
+class LazyGroup(TyperGroup):
+    """The root group: a command's module is imported only when that command runs.
+
+    Importing every group costs about a second (esptool, SQLAlchemy, aiomqtt, ...); a
+    script that calls `fleet wal push` thousands of times should not pay for the rest.
+    """
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [group or module for module, group, _ in _GROUPS]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        return load_command(cmd_name)
+
+
+app = typer.Typer(
+    name="fleet",
+    help=(
+        "Recovery agent of a hydro 2.0 site: node registry and secret escrow, NVS rebuild, "
+        "USB/OTA reflash, MQTT liveness and reboot campaigns, site backup and restore."
+    ),
+    no_args_is_help=True,
+    cls=LazyGroup,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
 @app.callback()
 def _root(
     ctx: typer.Context,
@@ -63,20 +107,6 @@ def _root(
     ctx.obj = CliState(home)
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-
-
-def _register() -> None:
-    for module_name, group, help_text in _GROUPS:
-        module = importlib.import_module(f"fleet.cli.{module_name}")
-        sub: typer.Typer = module.app
-        if group:
-            app.add_typer(sub, name=group, help=help_text)
-        else:
-            for command in sub.registered_commands:
-                app.registered_commands.append(command)
-
-
-_register()
 
 
 def main() -> None:
