@@ -136,9 +136,13 @@ class Station:
         return self.report
 
     def _poll_ports(self, first: bool) -> None:
-        present = scan(self.explicit, self.scan_usb)
+        # A port with a job running is in use: probing a socket:// URL would open it
+        # (and could take it from the worker between two connections), so it counts as
+        # present until the worker says otherwise.
+        busy = {url for url, s in self._ports.items() if s.status == "running"}
+        present = set(scan([u for u in self.explicit if u not in busy], self.scan_usb)) | busy
         now = time.monotonic()
-        for url in present:
+        for url in sorted(present):
             state = self._ports.get(url)
             if state is None:
                 if self.once and not first:
