@@ -19,7 +19,7 @@ from typing import IO, Any
 
 import zstandard
 
-from fleet.backup.pgdump import CHUNK, LAYER, redacted
+from fleet.backup.pgdump import CHUNK, LAYER, redacted, tool_env
 from fleet.backup.wal import format_lsn, parse_lsn
 from fleet.errors import LayerError
 
@@ -81,10 +81,11 @@ def base_backup(
     Raises LayerError with pg_basebackup's message when it fails (e.g. no replication
     permission, wal_level minimal, extra tablespaces which cannot go to one stream).
     """
+    plain, env = tool_env(dsn)
     argv = [
         str(pg_basebackup),
         "-d",
-        dsn,
+        plain,
         "-D",
         "-",
         "-F",
@@ -97,7 +98,7 @@ def base_backup(
         "-l",
         label,
     ]
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     assert proc.stdout is not None and proc.stderr is not None
     errors: list[bytes] = []
     stderr = proc.stderr

@@ -7,6 +7,7 @@ and its row counts come from one exported snapshot (`pg_export_snapshot()` + `pg
 
 from __future__ import annotations
 
+import os
 import subprocess
 import threading
 from collections.abc import Sequence
@@ -39,6 +40,19 @@ def redacted(dsn: str) -> str:
     host = parts.get("host", "localhost")
     port = parts.get("port", "5432")
     return f"postgresql://{parts.get('user', '')}@{host}:{port}/{parts.get('dbname', '')}"
+
+
+def tool_env(dsn: str) -> tuple[str, dict[str, str] | None]:
+    """`dsn` without its password, plus an environment passing it as PGPASSWORD.
+
+    Client programs get the password this way so that it never shows in a process list.
+    The environment is None (inherit ours) when the DSN has no password.
+    """
+    parts = conninfo.conninfo_to_dict(dsn)
+    password = parts.pop("password", None)
+    if password is None:
+        return dsn, None
+    return conninfo.make_conninfo("", **parts), {**os.environ, "PGPASSWORD": str(password)}
 
 
 def connect(dsn: str, autocommit: bool = True) -> psycopg.Connection[Any]:
@@ -170,10 +184,12 @@ def dump_globals(pg_dumpall: Path, dsn: str, sink: IO[bytes]) -> dict[str, Any]:
                 "SELECT rolname FROM pg_roles WHERE rolname !~ '^pg_' ORDER BY 1"
             ).fetchall()
         ]
+    plain, env = tool_env(dsn)
     size = stream_tool(
-        [str(pg_dumpall), "--globals-only", "--no-password", "-d", dsn],
+        [str(pg_dumpall), "--globals-only", "--no-password", "-d", plain],
         sink,
         f"pg_dumpall --globals-only on {redacted(dsn)}",
+        env,
     )
     return {"roles": roles, "bytes": size}
 
@@ -194,11 +210,13 @@ def dump_database(
         "collate": db.collate,
         "ctype": db.ctype,
     }
+    plain, env = tool_env(target)
     if schema_only:
         stream_tool(
-            [str(pg_dump), "--schema-only", "--no-password", "-d", target],
+            [str(pg_dump), "--schema-only", "--no-password", "-d", plain],
             sink,
             f"pg_dump --schema-only of database {db.name}",
+            env,
         )
         return meta
     with connect(target, autocommit=False) as conn:
@@ -208,9 +226,10 @@ def dump_database(
         snapshot = str(row[0])
         meta["row_counts"] = row_counts(conn)
         stream_tool(
-            [str(pg_dump), "-Fc", "--no-password", f"--snapshot={snapshot}", "-d", target],
+            [str(pg_dump), "-Fc", "--no-password", f"--snapshot={snapshot}", "-d", plain],
             sink,
             f"pg_dump of database {db.name}",
+            env,
         )
         conn.rollback()
     return meta

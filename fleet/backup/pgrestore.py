@@ -19,7 +19,7 @@ from typing import IO, Any
 import psycopg
 from psycopg import sql
 
-from fleet.backup.pgdump import CHUNK, LAYER, connect, redacted, with_dbname
+from fleet.backup.pgdump import CHUNK, LAYER, connect, redacted, tool_env, with_dbname
 from fleet.errors import Conflict, LayerError
 
 _EMPTY_CHECK = (
@@ -29,14 +29,14 @@ _EMPTY_CHECK = (
 )
 
 
-def feed_tool(argv: list[str], opener: Any, what: str) -> str:
+def feed_tool(argv: list[str], opener: Any, what: str, env: dict[str, str] | None = None) -> str:
     """Run `argv` with the plaintext of an artifact on stdin; return its stderr.
 
     `opener()` is the artifact's `open` (a context manager yielding the decrypted stream);
     its exit checks the SHA-256. Raises LayerError naming `what` when the tool fails.
     """
     proc = subprocess.Popen(
-        argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env
     )
     assert proc.stdin is not None and proc.stderr is not None
     errors: list[bytes] = []
@@ -70,8 +70,9 @@ def restore_globals(psql: Path, dsn: str, opener: Any, roles: Sequence[str]) -> 
     "already exists" errors (the superuser, re-runs) are expected and ignored; any other
     error is reported in `warnings`. LayerError naming the roles still missing afterwards.
     """
-    argv = [str(psql), "-X", "-q", "-v", "ON_ERROR_STOP=0", "--no-password", "-d", dsn]
-    log = feed_tool(argv, opener, f"psql (roles) into {redacted(dsn)}")
+    plain, env = tool_env(dsn)
+    argv = [str(psql), "-X", "-q", "-v", "ON_ERROR_STOP=0", "--no-password", "-d", plain]
+    log = feed_tool(argv, opener, f"psql (roles) into {redacted(dsn)}", env)
     warnings = [
         line.strip()
         for line in log.splitlines()
@@ -163,7 +164,8 @@ def restore_database(
         state = "absent"
     argv = [str(pg_restore), "--no-password", "--exit-on-error"]
     if state == "absent" and name == original:
-        argv += ["--create", "-d", with_dbname(dsn, "template1")]
+        plain, env = tool_env(with_dbname(dsn, "template1"))
+        argv += ["--create", "-d", plain]
         action = "created"
     else:
         if state == "absent":
@@ -171,6 +173,7 @@ def restore_database(
             action = "created"
         else:
             action = "restored into empty"
-        argv += ["-d", with_dbname(dsn, name)]
-    feed_tool(argv, opener, f"pg_restore of database {original} into {name}")
+        plain, env = tool_env(with_dbname(dsn, name))
+        argv += ["-d", plain]
+    feed_tool(argv, opener, f"pg_restore of database {original} into {name}", env)
     return {"database": name, "from": original, "action": action, "moved_aside": aside}
