@@ -14,7 +14,7 @@ from fleet.backup.pgcluster import PgCluster
 from fleet.backup.pitr import PitrResult, RecoveryTarget, restore_pitr
 from fleet.backup.repository import Repository
 from fleet.backup.runner import run_backup
-from fleet.errors import UsageError
+from fleet.errors import Conflict, UsageError
 from fleet.settings import Settings
 
 from .conftest import Site, archiving_conf, make_site, switch_wal, wait_archived
@@ -74,9 +74,11 @@ def _build_history(site: Site, c: PgCluster) -> dict[str, object]:
     before_base = _now(c)
     first = _base_backup(site, c)
     marks: dict[str, object] = {"first": first, "before_base": before_base}
-    for label in ("one", "two"):
-        _commit(c, label)
-        _switch(site, c)
+    _commit(c, "one")
+    _switch(site, c)
+    _commit(c, "two")
+    marks["after_two_lsn"] = str(c.query("SELECT pg_current_wal_lsn()")[0][0])
+    _switch(site, c)
     after_two = _now(c)
     time.sleep(1.0)  # gives the target its own moment between two commits
     before_three = _now(c)
@@ -120,6 +122,31 @@ def test_recover_to_time_between_commits_gives_exactly_earlier_rows(
     assert ["before-base", "one", "two"] == result.detail["rows"]
     assert history["first"] == result.base_snapshot
     assert 2 == result.timeline
+
+
+def test_recover_to_lsn_stops_there(site: Site, history: dict[str, object]) -> None:
+    """Recovery to the LSN just after a commit holds that commit and nothing later."""
+    result = _recover(site, RecoveryTarget(lsn=str(history["after_two_lsn"])))
+    assert ["before-base", "one", "two"] == result.detail["rows"]
+    assert history["first"] == result.base_snapshot
+
+
+def test_non_empty_data_folder_is_refused(site: Site, history: dict[str, object]) -> None:
+    """A data folder that already holds files is refused and left as it was."""
+    identity = x25519.Identity.from_str(site.identity_file.read_text().split()[-1])
+    folder = site.root / "occupied"
+    folder.mkdir()
+    (folder / "PG_VERSION").write_text("15\n")
+    with pytest.raises(Conflict):
+        restore_pitr(
+            Repository(site.repository),
+            site.archive,
+            identity,
+            site.home,
+            RecoveryTarget(),
+            data_dir=folder,
+        )
+    assert ["PG_VERSION"] == [p.name for p in folder.iterdir()]
 
 
 def test_recover_to_latest_replays_the_whole_archive(
