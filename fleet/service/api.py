@@ -28,7 +28,7 @@ def select_nodes(
     if all_:
         return sorted(nodes)
     if zone:
-        out = sorted(u for u, n in nodes.items() if n.zone_uid == zone)
+        out = sorted(u for u, r in nodes.items() if r.zone == zone)
         if not out:
             raise UsageError(f"zone {zone} has no registered nodes")
         return out

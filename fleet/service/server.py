@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import select
+
 from fleet.context import FleetContext
 from fleet.errors import NodeNotFound, NotFound
-from fleet.registry.node import Node
+from fleet.registry.models import NodeRow
 from fleet.service import metrics
 from fleet.service.campaign import CampaignRunner
 from fleet.service.campaign_store import ACTIVE, RUNNING, WAITING, Campaign, CampaignStore
@@ -32,6 +36,7 @@ from fleet.service.writer import RegistryWriter
 log = logging.getLogger(__name__)
 
 RESTORE_PREFIX = "broker restore"
+MAX_LOGGED_CHANGES = 50  # per flush; more are summarised in one line
 
 
 def load_settings(ctx: FleetContext, overrides: dict[str, Any] | None = None) -> ServiceSettings:
@@ -70,7 +75,7 @@ class Service:
         now = time.time()
         self.liveness = Liveness(cfg.stale_after, cfg.offline_after, cfg.grace, now)
         self.liveness.pause(now)  # not connected yet: nobody is judged
-        self.nodes: dict[str, Node] = {}
+        self.nodes: dict[str, Route] = {}  # registered nodes: where their commands go
         self.dispatcher = Dispatcher(self.liveness)
         self.detector = RestoreDetector(cfg.restore_outage)
         self.connection = Connection(
@@ -110,22 +115,30 @@ class Service:
 
     # -- node directory ----------------------------------------------------------------
     def _route(self, uid: str) -> Route:
-        node = self.nodes.get(uid)
-        if node is None:
+        route = self.nodes.get(uid)
+        if route is None:
             raise NodeNotFound(uid)
-        return Route(node.gh_uid, node.zone_uid)
+        return route
 
     def _load_nodes(self) -> None:
-        nodes = self.ctx.registry.list_nodes()
+        # a plain column query: 100,000 ORM objects would cost more memory than the service
+        q = select(
+            NodeRow.uid, NodeRow.gh_uid, NodeRow.zone_uid, NodeRow.hardware_id, NodeRow.state
+        )
         now = time.time()
-        for n in nodes:
-            if n.uid not in self.nodes:
-                st = State.OFFLINE if n.state == State.OFFLINE.value else State.UNKNOWN
-                if n.state in (State.ONLINE.value, State.STALE.value, State.SAFE_MODE.value):
-                    st = State(n.state)
-                self.liveness.track(n.uid, now, st)
-        self.nodes = {n.uid: n for n in nodes}
-        self.dispatcher.hw_to_uid = {n.hardware_id: n.uid for n in nodes if n.hardware_id}
+        nodes: dict[str, Route] = {}
+        hw: dict[str, str] = {}
+        known = {s.value for s in State}
+        with self.ctx.registry.session() as s:
+            for uid, gh, zone, hardware_id, state in s.execute(q):
+                if uid not in self.nodes:
+                    st = State(state) if state in known else State.UNKNOWN
+                    self.liveness.track(uid, now, st)
+                nodes[uid] = Route(sys.intern(gh), sys.intern(zone))
+                if hardware_id:
+                    hw[hardware_id] = uid
+        self.nodes = nodes
+        self.dispatcher.hw_to_uid = hw
 
     # -- connection events -------------------------------------------------------------
     def _connected(self, now: float) -> None:
@@ -221,8 +234,12 @@ class Service:
         d = self.dispatcher
         transitions = list(d.transitions)
         d.transitions.clear()
-        for t in transitions:
-            log.info("node %s: %s -> %s (%s)", t.uid, t.old.value, t.new.value, t.reason)
+        if len(transitions) <= MAX_LOGGED_CHANGES:
+            for t in transitions:
+                log.info("node %s: %s -> %s (%s)", t.uid, t.old.value, t.new.value, t.reason)
+        else:  # e.g. a whole fleet coming back: one line, the audit log has every node
+            tally = Counter(f"{t.old.value}->{t.new.value}" for t in transitions)
+            log.info("%d nodes changed state: %s", len(transitions), dict(tally))
         dirty = self.liveness.take_dirty(telemetry)
         cands, d.new_candidates = d.new_candidates, []
         if dirty or transitions or cands:

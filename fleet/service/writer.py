@@ -15,6 +15,7 @@ from fleet.service.dispatch import Candidate
 from fleet.service.liveness import NodeLive, Transition
 
 log = logging.getLogger(__name__)
+CHUNK = 5000  # rows per transaction: bounds the memory a 100,000-node flush needs
 
 
 def _ts(value: float | None) -> dt.datetime | None:
@@ -62,15 +63,15 @@ class RegistryWriter:
                     fw_version=n.fw_version,
                 )
                 beats.append(row)
-        if plain or beats:
-            with self.registry.session() as s:
-                # one executemany per shape: far cheaper than loading ORM rows
-                for rows in (plain, beats):
-                    if rows:
-                        cols: dict[str, Any] = {k: bindparam(k) for k in rows[0] if k != "k_uid"}
-                        stmt = update(NodeRow).where(NodeRow.uid == bindparam("k_uid"))
-                        s.connection().execute(stmt.values(cols), rows)
-            self.rows_written += len(plain) + len(beats)
+        # one executemany per shape and chunk: far cheaper than loading ORM rows
+        for rows in (plain, beats):
+            for k in range(0, len(rows), CHUNK):
+                chunk = rows[k : k + CHUNK]
+                cols: dict[str, Any] = {c: bindparam(c) for c in chunk[0] if c != "k_uid"}
+                stmt = update(NodeRow).where(NodeRow.uid == bindparam("k_uid")).values(cols)
+                with self.registry.session() as s:
+                    s.connection().execute(stmt, chunk)
+                self.rows_written += len(chunk)
         records = [
             {
                 "action": "node.state",
@@ -81,9 +82,9 @@ class RegistryWriter:
             for t in transitions
             if t.uid in known
         ]
-        if records:
-            self.registry.audit_many(records)
-            self.audits_written += len(records)
+        for k in range(0, len(records), CHUNK):
+            self.registry.audit_many(records[k : k + CHUNK])
+            self.audits_written += len(records[k : k + CHUNK])
         for c in candidates:
             if self.registry.note_candidate(c.hardware_id, c.node_type, c.fw_version):
                 self.registry.audit(
