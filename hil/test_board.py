@@ -4,8 +4,6 @@ WARNING: this overwrites the board's bootloader, partition table, app and NVS wi
 generated test firmware that does not run; reflash the board's real firmware afterwards.
 """
 
-# ruff: noqa: SIM300  (the project writes asserts as `expected == actual`)
-
 from __future__ import annotations
 
 import hashlib

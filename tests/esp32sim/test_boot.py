@@ -1,7 +1,5 @@
 """After a reset a virtual board boots from what was flashed and exposes that identity."""
 
-# ruff: noqa: SIM300  (the project writes asserts as `expected == actual`)
-
 from __future__ import annotations
 
 import json

@@ -1,7 +1,5 @@
 """`fleet sim esp32` serves boards that esptool finds on consecutive ports with consecutive MACs."""
 
-# ruff: noqa: SIM300  (the project writes asserts as `expected == actual`)
-
 from __future__ import annotations
 
 import json

@@ -1,7 +1,5 @@
 """The stock esptool CLI cannot tell a virtual board from a real one."""
 
-# ruff: noqa: SIM300  (the project writes asserts as `expected == actual`)
-
 from __future__ import annotations
 
 import random

@@ -1,7 +1,5 @@
 """NOR flash semantics and the fault injector, through the esptool API as the flasher uses it."""
 
-# ruff: noqa: SIM300  (the project writes asserts as `expected == actual`)
-
 from __future__ import annotations
 
 import random

@@ -1,9 +1,9 @@
 """The station flashes every plugged board with its own node's firmware and NVS."""
 
-# ruff: noqa: SIM300  (the project writes asserts as `expected == actual`)
-
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 
 from fleet.context import FleetContext
@@ -69,3 +69,52 @@ def test_unplug_mid_write_needs_reflash_and_is_redone_on_return(
     assert device.last_boot is not None and uid == device.last_boot.node_uid
     errors = [j for j in fctx.registry.audit_log(action="station.job") if j["outcome"] == "error"]
     assert any((j["detail"] or {}).get("outcome") == "unplugged" for j in errors)
+
+
+def test_watch_flashes_a_board_plugged_in_later(home: Path) -> None:
+    """In watch mode a port that appears after the start is noticed and its board flashed."""
+    _uid, _kind, chip, mac = NODES[5]
+    device = VirtualEsp32(chip, mac)
+    with serve_devices([device]) as server:
+        port = server.ports[0]
+        port.unplug()
+        stop = threading.Event()
+        done: list[StationEvent] = []
+
+        def on_event(event: StationEvent) -> None:
+            if event.kind == "done":
+                done.append(event)
+                stop.set()
+
+        station = Station(
+            JobOptions(home=str(home)),
+            server.urls,
+            scan_usb=False,
+            parallel=2,
+            once=False,
+            poll_interval=0.2,
+            on_event=on_event,
+        )
+        runner = threading.Thread(target=station.run, args=(stop,))
+        runner.start()
+        time.sleep(0.5)  # the station is watching an empty port
+        port.plug()
+        runner.join(timeout=60)
+    assert [Outcome.FLASHED] == [e.result.outcome for e in done if e.result]
+
+
+def test_register_unknown_board_as_unbound_node(home: Path, fctx: FleetContext) -> None:
+    """With register_unknown, a stranger board becomes node esp32-<mac> in gh-temp/zn-temp."""
+    device = VirtualEsp32("esp32c3", "34:85:18:ee:00:01")
+    with serve_devices([device]) as server:
+        station = Station(
+            JobOptions(home=str(home), register_unknown=True),
+            server.urls,
+            scan_usb=False,
+            once=True,
+            poll_interval=0.2,
+        )
+        (result,) = station.run().final()
+    node = fctx.registry.get_node("esp32-348518ee0001")
+    assert Outcome.REGISTERED == result.outcome
+    assert ("gh-temp", "zn-temp", "esp32c3") == (node.gh_uid, node.zone_uid, node.chip)

@@ -1,7 +1,5 @@
 """`fleet station --once --json`: known boards flashed, unknown ones reported, exit code says so."""
 
-# ruff: noqa: SIM300  (the project writes asserts as `expected == actual`)
-
 from __future__ import annotations
 
 import json
