@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 from rich.table import Table
 
 from fleet.cli._common import JSON_OPTION, console, handle_errors, print_json, state
-from fleet.errors import CorruptData
+from fleet.errors import CorruptData, FleetError
 from fleet.recovery.drill import DrillReport, run_drill
 
 app = typer.Typer()
@@ -41,13 +43,17 @@ def drill(
 ) -> None:
     """Prove a snapshot restores: scratch restore, health checks, measured RTO and RPO."""
     with handle_errors(as_json):
-        settings = state(ctx).settings
+        cli = state(ctx)
+        try:
+            target: Any = cli.context  # with a registry, the drill leaves an audit record
+        except FleetError:
+            target = cli.settings
         if as_json:
-            report = run_drill(settings, snapshot)
+            report = run_drill(target, snapshot)
         else:
             with console.status("drill: starting") as status:
                 report = run_drill(
-                    settings, snapshot, progress=lambda msg: status.update(f"drill: {msg}")
+                    target, snapshot, progress=lambda msg: status.update(f"drill: {msg}")
                 )
     if as_json:
         print_json(report)

@@ -16,6 +16,11 @@ from fleet.recovery.site import SitePlan, SiteReport, plan_site, recover_site
 app = typer.Typer(no_args_is_help=True)
 
 
+@app.callback()
+def _group() -> None:
+    """Disaster recovery: the whole site from a snapshot (more commands may join: nodes)."""
+
+
 def _plan_table(plan: SitePlan) -> Table:
     table = Table(title=f"recovery plan of snapshot {plan.snapshot} (taken {plan.created_at})")
     for col in ("#", "step", "what happens", "then run"):

@@ -230,7 +230,21 @@ def run_drill(
         checks=drill.checks,
     )
     report.record = str(record_drill(settings, report, cfg))
+    _audit(ctx, report)
     return report
+
+
+def _audit(ctx: Any, report: DrillReport) -> None:
+    """An audit record of the drill when a registry is at hand (a FleetContext was given)."""
+    if isinstance(ctx, Settings):
+        return
+    registry = ctx.registry
+    failed = [c.name for c in report.checks if not c.ok]
+    registry.audit(
+        "site.drill",
+        outcome="ok" if report.ok else "failed",
+        detail={"snapshot": report.snapshot, "rto_s": report.rto_seconds, "failed": failed},
+    )
 
 
 def record_drill(settings: Settings, report: DrillReport, cfg: DrillSettings) -> Path:

@@ -9,6 +9,7 @@ that were there before are renamed aside, never dropped).
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
@@ -237,6 +238,22 @@ class _Runner:
         return self.station(step)
 
 
+def _audit(runner: _Runner, plan: list[PlannedStep], error: FleetError | None) -> None:
+    """One audit record per run (in the restored registry; none when there is no registry)."""
+    journal = runner.journal
+    detail = {
+        "snapshot": journal.snapshot,
+        "steps": {p.name: journal.steps[p.name].state for p in plan},
+        "seconds": journal.total_seconds,
+    }
+    if error is not None:
+        detail["error"] = error.message
+    with contextlib.suppress(FleetError):
+        runner.context().registry.audit(
+            "site.recover", outcome="failed" if error else "ok", detail=detail
+        )
+
+
 def recover_site(
     settings: Settings,
     snapshot: str | None = None,
@@ -294,6 +311,7 @@ def recover_site(
             break
     if error is None:
         shutil.rmtree(runner.staging_root, ignore_errors=True)
+    _audit(runner, plan, error)
     recs = [(step, journal.steps[step.name]) for step in plan]
     steps = [
         StepReport(r.name, st.title, r.state, r.seconds, r.attempts, r.detail, r.error)

@@ -6,17 +6,21 @@ import json
 import shutil
 import signal
 
+from fleet.context import FleetContext
 from fleet.recovery.plan import step_names
 
 from .conftest import DemoSite
 
 
 def test_recover_site_round_trip(demo_site: DemoSite) -> None:
-    """Back up, destroy (drop database and role, delete folders), recover: the site is equal;
-    without --yes (no terminal) nothing starts; a second run changes nothing."""
+    """Back up, destroy (drop database and role, delete folders, the registry and vault key),
+    recover: the site and the registry are back; without --yes (no terminal) nothing starts;
+    a second run changes nothing."""
     files, db = demo_site.files_state(), demo_site.db_state()
     demo_site.backup()
     demo_site.destroy()
+    for name in ("registry.sqlite3", "vault.key"):  # the whole server: fleet.toml alone left
+        (demo_site.home / name).unlink()
     refused = demo_site.fleet("recover", "site")
     assert 2 == refused.returncode
     assert not (demo_site.root / "laravel").exists()
@@ -34,6 +38,9 @@ def test_recover_site_round_trip(demo_site: DemoSite) -> None:
     } == {s["name"] for s in report["steps"] if s["state"] == "done"}
     assert files == demo_site.files_state()
     assert db == demo_site.db_state()
+    registry = FleetContext.open(settings=demo_site.settings).registry
+    assert ["nd-ph-1", "nd-ph-2"] == [n.uid for n in registry.list_nodes()]
+    assert ["ok"] == [r["outcome"] for r in registry.audit_log(action="site.recover")]
     again = demo_site.fleet("recover", "site", "--yes", "--json")
     assert 0 == again.returncode, again.stderr
     assert [1] * 8 == [max(s["attempts"], 1) for s in json.loads(again.stdout)["steps"]]
