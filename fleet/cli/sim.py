@@ -23,6 +23,15 @@ def _parse_listen(listen: str) -> tuple[str, int]:
     return host, int(port)
 
 
+def _parse_int(text: str | None) -> int | None:
+    if text is None:
+        return None
+    try:
+        return int(text, 0)
+    except ValueError:
+        raise UsageError(f"not a number: {text!r} (e.g. 0x10000)") from None
+
+
 def _parse_size(text: str | None) -> int | None:
     if text is None:
         return None
@@ -47,6 +56,18 @@ def esp32(
     duration: float = typer.Option(
         0.0, "--duration", help="Stop after this many seconds (0: until Ctrl-C)."
     ),
+    drop_after: int | None = typer.Option(
+        None, "--drop-after", help="Fault: pull the cable after this many host bytes (once)."
+    ),
+    replug_after: float = typer.Option(
+        5.0, "--replug-after", help="Fault: seconds until a pulled board comes back."
+    ),
+    corrupt_at: str | None = typer.Option(
+        None, "--corrupt-at", help="Fault: flip a bit of the next write covering this address."
+    ),
+    response_delay: float = typer.Option(
+        0.0, "--response-delay", help="Fault: answer every request this many seconds late."
+    ),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Serve virtual ESP32 boards that esptool reaches as socket://HOST:PORT.
@@ -54,13 +75,20 @@ def esp32(
     With --count N the boards get consecutive ports (from --listen's port, unless it is
     0) and consecutive MACs. Closing a connection resets a board (it boots from flash).
     """
-    from fleet.sim.esp32 import make_devices, serve_devices
+    from fleet.sim.esp32 import Faults, make_devices, serve_devices
 
     with handle_errors(as_json):
         host, port = _parse_listen(listen)
         devices = make_devices(
             chip, mac, count, baud_pace=baud_pace, flash_size=_parse_size(flash_size)
         )
+        for device in devices:
+            device.faults = Faults(
+                drop_after_bytes=drop_after,
+                replug_after=replug_after,
+                corrupt_write_at=_parse_int(corrupt_at),
+                response_delay=response_delay,
+            )
         stop = threading.Event()
 
         def _stop(signum: int, frame: FrameType | None) -> None:
