@@ -11,7 +11,13 @@ import pytest
 from pyrage import x25519
 
 from fleet.backup.pgcluster import PgCluster
-from fleet.backup.pitr import PitrResult, RecoveryTarget, restore_pitr
+from fleet.backup.pitr import (
+    PitrResult,
+    RecoveryTarget,
+    parse_target,
+    restore_pitr,
+    restore_pitr_from_settings,
+)
 from fleet.backup.repository import Repository
 from fleet.backup.runner import run_backup
 from fleet.errors import Conflict, UsageError
@@ -94,16 +100,7 @@ def _build_history(site: Site, c: PgCluster) -> dict[str, object]:
 def _recover(
     site: Site, target: RecoveryTarget, snapshot: str | None = None, prefetch: int = 64
 ) -> PitrResult:
-    identity = x25519.Identity.from_str(site.identity_file.read_text().split()[-1])
-    result = restore_pitr(
-        Repository(site.repository),
-        site.archive,
-        identity,
-        site.home,
-        target,
-        snapshot=snapshot,
-        prefetch=prefetch,
-    )
+    result = restore_pitr_from_settings(site.settings, target, snapshot, prefetch=prefetch)
     rows = result.cluster.query("SELECT label FROM readings ORDER BY at", dbname="hydro")
     result.cluster.destroy()
     result.detail = {"rows": [str(r[0]) for r in rows]}
@@ -186,3 +183,20 @@ def test_targets_the_archive_cannot_reach_are_refused(
     finally:
         mark.with_suffix(".hidden").rename(mark)
     assert f"segment {hole} is missing" in message
+
+
+def test_cli_style_targets_parse_or_are_refused() -> None:
+    """--to-time/--to-lsn/--to-latest: exactly one, times need a zone, LSNs their form."""
+    when = dt.datetime(2026, 11, 27, 10, 0, tzinfo=dt.UTC)
+    assert RecoveryTarget(time=when) == parse_target(to_time="2026-11-27T10:00:00Z")
+    assert RecoveryTarget(lsn="0/3000028") == parse_target(to_lsn="0/3000028")
+    assert RecoveryTarget() == parse_target(to_latest=True)
+    for bad in (
+        {},
+        {"to_time": "2026-11-27T10:00:00Z", "to_latest": True},
+        {"to_time": "2026-11-27T10:00:00"},
+        {"to_time": "yesterday"},
+        {"to_lsn": "3000028"},
+    ):
+        with pytest.raises(UsageError):
+            parse_target(**bad)  # type: ignore[arg-type]
