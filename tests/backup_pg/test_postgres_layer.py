@@ -154,3 +154,22 @@ def test_restore_refuses_non_empty_database_unless_moved_aside(
     aside = result.detail["databases"][0]["moved_aside"]
     assert [(2,)] == source.query("SELECT count(*) FROM nodes", dbname="hydro")
     assert [(3,)] == source.query("SELECT count(*) FROM nodes", dbname=aside)
+
+
+def test_unreachable_server_is_a_named_missing_prerequisite(site: Site) -> None:
+    """No server at the DSN: the layer refuses up front naming the layer and the server."""
+    from fleet.backup.pgcluster import free_port
+    from fleet.errors import MissingPrerequisite
+
+    port = free_port()
+    url = f"postgresql://postgres:pw-not-shown@127.0.0.1:{port}/postgres"
+    settings = Settings.load(site.home, environ={})
+    layer = PostgresLayer(PostgresSettings(dsn=url), layer_env(settings, backup_settings(settings)))
+
+    with pytest.raises(MissingPrerequisite) as missing:
+        layer.prerequisites()
+
+    assert f"layer postgres: cannot connect to postgresql://postgres@127.0.0.1:{port}/postgres" in (
+        missing.value.message
+    )
+    assert "pw-not-shown" not in missing.value.message
