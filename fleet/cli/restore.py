@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +9,7 @@ import typer
 
 from fleet.cli._common import JSON_OPTION, console, handle_errors, print_json, state
 from fleet.errors import UsageError
-from fleet.settings import Settings
+from fleet.settings import Settings, deep_merge
 
 app = typer.Typer()
 
@@ -19,33 +18,20 @@ def _pitr(
     settings: Settings,
     snapshot: str,
     target: Path | None,
-    to_time: str | None,
-    to_lsn: str | None,
+    goal: tuple[str | None, str | None, bool],
     port: int | None,
     identity: Path | None,
 ) -> dict[str, Any]:
-    from fleet.backup.pitr import RecoveryTarget, restore_pitr
-    from fleet.backup.repository import Repository
-    from fleet.backup.restore import load_identity
-    from fleet.backup.settings import backup_settings
-    from fleet.backup.wal import WalArchive
+    from fleet.backup.pitr import parse_target, restore_pitr_from_settings
 
-    when = None
-    if to_time:
-        try:
-            when = dt.datetime.fromisoformat(to_time)
-        except ValueError:
-            raise UsageError(f"--to-time {to_time!r} is not an ISO 8601 time") from None
-    goal = RecoveryTarget(time=when, lsn=to_lsn)
-    cfg = backup_settings(settings)
-    result = restore_pitr(
-        Repository(cfg.repository_path(settings.home)),
-        WalArchive.from_settings(settings),
-        load_identity(settings, identity),
-        settings.home,
-        goal,
-        data_dir=target.absolute() if target else None,
+    if identity is not None:
+        extra = {"backup": {"identity": str(identity.absolute())}}
+        settings = Settings(settings.home, deep_merge(settings.data, extra), settings.environ)
+    result = restore_pitr_from_settings(
+        settings,
+        parse_target(*goal),
         snapshot=None if snapshot == "latest" else snapshot,
+        data_dir=target.absolute() if target else None,
         port=port,
     )
     out = result.to_dict()
@@ -87,7 +73,8 @@ def restore(
             raise UsageError("--to-time/--to-lsn/--to-latest apply to --layer postgres only")
         with console.status(f"restoring {layer} from {snapshot}", spinner="dots"):
             if pitr:
-                out = _pitr(settings, snapshot, target, to_time, to_lsn, port, identity)
+                goal = (to_time, to_lsn, to_latest)
+                out = _pitr(settings, snapshot, target, goal, port, identity)
             else:
                 out = _layer(settings, snapshot, layer, target, dsn, move_aside, identity)
     if as_json:

@@ -15,7 +15,8 @@ def test_restore_layer_into_a_target_and_refuse_a_non_empty_one(
     demo_site: DemoSite, tmp_path: Path
 ) -> None:
     """A file layer restores into an empty target; a non-empty target or a live database with
-    data is refused (exit 73) and left as it was; --move-aside keeps the old content."""
+    data is refused (exit 73) and left as it was; --move-aside keeps the old content; PITR
+    without a base backup is refused with the reason."""
     demo_site.backup()
     target = tmp_path / "laravel-restored"
     done = demo_site.fleet("restore", "--layer", "laravel", "--target", str(target), "--json")
@@ -35,6 +36,11 @@ def test_restore_layer_into_a_target_and_refuse_a_non_empty_one(
     live = demo_site.fleet("restore", "--layer", "postgres", "--dsn", demo_site.cluster.url())
     assert 73 == live.returncode, live.stderr
     assert db == demo_site.db_state()
+    pitr = demo_site.fleet("restore", "--layer", "postgres", "--to-latest", "--json")
+    assert (66, "the repository holds no postgres base backup (set base_backup = true)") == (
+        pitr.returncode,
+        json.loads(pitr.stdout)["message"],
+    )
 
 
 def test_restore_needs_a_target_and_one_pitr_goal(tmp_path: Path) -> None:
