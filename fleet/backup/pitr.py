@@ -157,11 +157,13 @@ def restore_pitr(
     port: int | None = None,
     timeout: float = 600.0,
     prefetch: int = 64,
+    identity_file: Path | None = None,
 ) -> PitrResult:
     """Recover a PostgreSQL cluster to `target` into `data_dir` (default: a new temp folder).
 
     `home` is the fleet data directory whose settings the restore_command (`fleet wal
-    fetch`) reads; the cluster user must be able to read it and the identity. The recovered
+    fetch`) reads; `identity_file`, when given, is passed to it explicitly (else it uses
+    `[backup] identity`); the cluster user must be able to read both. The recovered
     server is left running on `port` (a free loopback port by default), archiving off, and
     returned in the result; stop it with `result.cluster.stop()`. Refuses (UsageError,
     nothing written) targets the archive cannot reach; Conflict when `data_dir` holds data;
@@ -179,7 +181,10 @@ def restore_pitr(
     parent = PgCluster.prepare_base(user=user) if owns else Path(str(data_dir)).parent
     data = parent / "data" if owns else Path(str(data_dir))
     _prepare_data_dir(data, user)
-    fetch_command = f"{fleet_command(home, user)} wal fetch %f %p"
+    fetch_command = f"{fleet_command(home, user)} wal fetch"
+    if identity_file is not None:
+        fetch_command += f" --identity {shlex.quote(str(identity_file.absolute()))}"
+    fetch_command += " %f %p"
     spool = data.with_name(f"{data.name}.wal-spool")
     quoted = shlex.quote(str(spool))
     # spooled: move it in; not archived: fail fast (no Python start); else fetch it
@@ -265,4 +270,5 @@ def restore_pitr_from_settings(
         snapshot=repo.resolve(snapshot) if snapshot else None,
         port=port,
         prefetch=prefetch,
+        identity_file=identity_path,
     )

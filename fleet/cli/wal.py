@@ -41,10 +41,16 @@ def fetch(
     ctx: typer.Context,
     name: str = typer.Argument(..., help="The WAL file name PostgreSQL asks for (%f)."),
     dest: Path = typer.Argument(..., help="Where to write it (%p)."),
+    identity: Path | None = typer.Option(
+        None, "--identity", help="age identity file (default: [backup] identity)."
+    ),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Restore one WAL file from the repository (restore_command = ... fetch %f %p)."""
     with handle_errors(as_json):
-        mark = WalArchive.from_settings(state(ctx).settings).fetch(name, dest)
+        archive = WalArchive.from_settings(state(ctx).settings)
+        if identity is not None:
+            archive.identity_path = identity.absolute()
+        mark = archive.fetch(name, dest)
     if as_json:
         print_json(mark)

@@ -122,9 +122,22 @@ def test_recover_to_time_between_commits_gives_exactly_earlier_rows(
 
 
 def test_recover_to_lsn_stops_there(site: Site, history: dict[str, object]) -> None:
-    """Recovery to the LSN just after a commit holds that commit and nothing later."""
-    result = _recover(site, RecoveryTarget(lsn=str(history["after_two_lsn"])))
-    assert ["before-base", "one", "two"] == result.detail["rows"]
+    """Recovery to the LSN just after a commit holds that commit and nothing later; an
+    identity given only on the command line reaches PostgreSQL's restore_command."""
+    toml = site.home / "fleet.toml"
+    saved = toml.read_text()
+    toml.write_text("\n".join(ln for ln in saved.splitlines() if not ln.startswith("identity")))
+    settings = Settings.load(
+        site.home, overrides={"backup": {"identity": str(site.identity_file)}}, environ={}
+    )
+    try:
+        target = RecoveryTarget(lsn=str(history["after_two_lsn"]))
+        result = restore_pitr_from_settings(settings, target, prefetch=0)
+    finally:
+        toml.write_text(saved)
+    rows = result.cluster.query("SELECT label FROM readings ORDER BY at", dbname="hydro")
+    result.cluster.destroy()
+    assert ["before-base", "one", "two"] == [str(r[0]) for r in rows]
     assert history["first"] == result.base_snapshot
 
 
