@@ -22,7 +22,7 @@ from fleet.backup.runner import build_handler, layer_env
 from fleet.errors import FleetError, UsageError
 from fleet.recovery import pgsite
 from fleet.recovery.drsettings import postgres_dsn, recovery_settings
-from fleet.recovery.journal import FINAL, Journal
+from fleet.recovery.journal import FAILED, FINAL, RUNNING, Journal
 from fleet.recovery.plan import LAYER, REBOOT, PlannedStep, build_plan, step_names
 from fleet.recovery.source import SnapshotSource, open_source
 from fleet.recovery.steps import crash_point, put_back_all, run_commands
@@ -92,9 +92,35 @@ def _journal(src: SnapshotSource) -> Journal:
     return Journal.open(folder, src.snapshot, step_names())
 
 
+def unfinished_snapshot(settings: Settings) -> str | None:
+    """The snapshot of the newest recovery that was cut short (a step running or failed).
+
+    `latest` means this one while it exists: a snapshot taken *during* a recovery (a
+    scheduled backup of a half-restored site) must not silently become the one resumed.
+    """
+    folder = recovery_settings(settings).journal_path(settings.home)
+    best: tuple[str, str] | None = None
+    for path in folder.glob("*.json") if folder.is_dir() else []:
+        try:
+            journal = Journal.open(folder, path.stem, [])
+        except FleetError:
+            continue
+        cut = any(st.state in (RUNNING, FAILED) for st in journal.steps.values())
+        if cut and (best is None or journal.created_at > best[0]):
+            best = (journal.created_at, journal.snapshot)
+    return best[1] if best else None
+
+
+def _choose(settings: Settings, snapshot: str | None) -> str | None:
+    if snapshot in (None, "latest"):
+        return unfinished_snapshot(settings) or snapshot
+    return snapshot
+
+
 def plan_site(settings: Settings, snapshot: str | None = None) -> SitePlan:
-    """What `recover_site` would do for `snapshot` (newest when None); changes nothing."""
-    src = open_source(settings, snapshot)
+    """What `recover_site` would do for `snapshot` (newest when None, or the snapshot of an
+    unfinished recovery); changes nothing."""
+    src = open_source(settings, _choose(settings, snapshot))
     folder = recovery_settings(settings).journal_path(settings.home)
     done: dict[str, str] = {}
     if (folder / f"{src.snapshot}.json").exists():
@@ -131,6 +157,13 @@ class _Runner:
         self.src.restore_files(layer, staging)
         return staging
 
+    def _identity_name(self) -> frozenset[str]:
+        """The identity file's name when it lives in the data directory (never put back)."""
+        ident = self.src.config.identity_path(self.settings.home)
+        if ident is not None and ident.parent.resolve() == self.settings.home.resolve():
+            return frozenset({ident.name})
+        return frozenset()
+
     # -- steps -------------------------------------------------------------------------
     def layer(self, step: PlannedStep) -> dict[str, Any]:
         assert step.layer is not None
@@ -139,7 +172,8 @@ class _Runner:
         elif step.layer == "fleet":
             staging = self._stage("fleet")
             home = self.settings.home
-            pairs = [(p, home / p.name) for p in sorted(staging.iterdir()) if p.name not in _LOCAL]
+            local = _LOCAL | self._identity_name()
+            pairs = [(p, home / p.name) for p in sorted(staging.iterdir()) if p.name not in local]
             detail = {"items": put_back_all(pairs, self.tag, step.name, only_missing=True)}
         else:
             staging = self._stage(step.layer)
@@ -261,7 +295,10 @@ def recover_site(
     before_start: Callable[[SitePlan], None] | None = None,
     only: Collection[str] | None = None,
 ) -> SiteReport:
-    """Recover the whole site from `snapshot` (newest when None), resuming a journaled run.
+    """Recover the whole site from `snapshot`, resuming a journaled run.
+
+    `snapshot` None or `latest`: the snapshot of an unfinished recovery if there is one
+    (`unfinished_snapshot`), else the newest.
 
     Steps already done are not redone; the step an interrupted run was in is redone from its
     start (idempotently). The first failing step stops the run: its error is in the report,
@@ -274,7 +311,7 @@ def recover_site(
         unknown = sorted(set(only) - set(step_names()))
         if unknown:
             raise UsageError(f"unknown step(s) {', '.join(unknown)}; steps: {step_names()}")
-    src = open_source(settings, snapshot)
+    src = open_source(settings, _choose(settings, snapshot))
     plan = [p for p in _plan(src) if not only or p.name in only]
     journal = _journal(src)
     resumed = journal.runs > 0

@@ -48,9 +48,10 @@ def test_recover_site_round_trip(demo_site: DemoSite) -> None:
 
 
 def test_recover_site_resumes_after_a_kill_in_every_step(demo_site: DemoSite) -> None:
-    """SIGKILL `fleet recover site` inside each step in turn; re-runs finish, site equal."""
+    """SIGKILL `fleet recover site` inside each step in turn; re-runs finish, site equal, and
+    a snapshot taken meanwhile does not replace the one being recovered."""
     files, db = demo_site.files_state(), demo_site.db_state()
-    demo_site.backup()
+    first = demo_site.backup()
     demo_site.destroy()
     crashed = [n for n in step_names() if n != "reboot"]  # reboot: skipped, no service runs
     for step in crashed:
@@ -58,9 +59,11 @@ def test_recover_site_resumes_after_a_kill_in_every_step(demo_site: DemoSite) ->
             "recover", "site", "--yes", "--json", env={"FLEET_TEST_CRASH_AT": step}
         )
         assert -signal.SIGKILL == run.returncode, (step, run.stdout + run.stderr)
+    assert first != demo_site.backup()  # a scheduled backup while the recovery is cut short
     done = demo_site.fleet("recover", "site", "--yes", "--json")
     assert 0 == done.returncode, done.stdout + done.stderr
     report = json.loads(done.stdout)
+    assert first == report["snapshot"]  # `latest` resumes the cut recovery, not the new one
     assert {s: 2 for s in crashed} == {
         s["name"]: s["attempts"] for s in report["steps"] if s["name"] in crashed
     }
