@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 # the firmware restarts ~1 s after answering DONE. Requiring the estimate to be half a
 # second past DONE (0.2 s) keeps a node that booted just *before* the command from counting.
 BOOT_MARGIN = 0.2
+PROGRESS_EVERY = 5.0  # seconds between progress log lines
 PRIOR_MARGIN = 1.5  # boot estimates of one boot differ by up to ~1 s (whole-second uptime)
 
 
@@ -96,6 +97,16 @@ class CampaignRunner:
         if c.not_before is not None and c.not_before > time.time():
             log.info("campaign %s: waiting %.0fs of grace", c.id, c.not_before - time.time())
             await asyncio.sleep(c.not_before - time.time())
+        since = c.selector.get("only_unseen_since")
+        if isinstance(since, int | float) and c.started_at is None:
+            heard = [
+                u
+                for u in c.targets
+                if (n := self.liveness.get(u)) is not None and (n.seen_at or 0) > since
+            ]
+            if heard:
+                await asyncio.to_thread(self.store.drop_targets, c, heard)
+                log.info("campaign %s: %d nodes heard since the restore left out", c.id, len(heard))
         for t in c.targets.values():
             if t.outcome in (Outcome.SENT,):  # interrupted: its answer is lost
                 t.outcome = Outcome.PENDING
@@ -192,7 +203,11 @@ class CampaignRunner:
 
     async def _follow(self) -> None:
         c = self.c
+        next_log = time.monotonic() + PROGRESS_EVERY
         while True:
+            if time.monotonic() >= next_log:
+                next_log = time.monotonic() + PROGRESS_EVERY
+                log.info("campaign %s progress: %s", c.id, c.report().counts())
             now = time.time()
             open_ = 0
             for t in c.targets.values():

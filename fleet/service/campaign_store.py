@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from fleet.errors import NotFound
 from fleet.registry import Registry
@@ -210,6 +210,19 @@ class CampaignStore:
                 q = q.where(CampaignRow.state.in_(list(states)))
             ids = list(s.scalars(q))
         return [self.get(i) for i in ids]
+
+    def drop_targets(self, campaign: Campaign, uids: Sequence[str]) -> None:
+        """Remove `uids` from the campaign (in memory and in the registry)."""
+        with self.registry.session() as s:
+            for k in range(0, len(uids), 500):
+                s.execute(
+                    delete(CampaignTargetRow).where(
+                        CampaignTargetRow.campaign_id == campaign.id,
+                        CampaignTargetRow.node_uid.in_(list(uids[k : k + 500])),
+                    )
+                )
+        for u in uids:
+            campaign.targets.pop(u, None)
 
     def save(self, campaign: Campaign, targets: Iterable[Target] = ()) -> None:
         """Write the campaign's own fields and the given targets in one transaction."""

@@ -182,7 +182,11 @@ class Service:
             sorted(self.nodes),
             reason=f"{RESTORE_PREFIX}: {reason}",
             not_before=now + self.cfg.grace,
-            selector={"all": True, "restore_at": now},
+            selector={
+                "all": True,
+                "restore_at": now,
+                **({"only_unseen_since": now} if self.cfg.reboot_only_unseen else {}),
+            },
         )
 
     def create_campaign(

@@ -17,9 +17,10 @@ pytestmark = pytest.mark.mqtt
 
 def test_transitions_including_lwt_of_a_killed_connection(broker: Broker, home: Path) -> None:
     """ONLINE on heartbeats; a killed connection's last will is OFFLINE at once; silence
-    gives STALE then OFFLINE; the registry holds the states and the audit log the changes."""
-    nodes = make_nodes(3, gh_uid="gh-1")
-    ctx = make_home(home, nodes)
+    gives STALE then OFFLINE; the registry holds the states and the audit log the changes;
+    an unbound node's hello is recorded as an unregistered candidate."""
+    nodes = make_nodes(3, gh_uid="gh-1", unbound=1)
+    ctx = make_home(home, nodes[:3])
     cfg = settings_for(broker, stale_after=1.5, offline_after=3.0, restore_grace=0.5)
     opts = SimOptions(heartbeat_interval=0.5, per_node_connections=True, reconnect_delay=0.5)
 
@@ -29,7 +30,10 @@ def test_transitions_including_lwt_of_a_killed_connection(broker: Broker, home: 
             NodeSimulator(broker.host, broker.port, nodes, opts) as sim,
         ):
             lv = svc.liveness
-            await wait_until(lambda: all(lv.nodes[n.key].state == State.ONLINE for n in nodes), 10)
+            await wait_until(
+                lambda: all(lv.nodes[n.key].state == State.ONLINE for n in nodes[:3]), 10
+            )
+            await wait_until(lambda: nodes[3].hardware_id in svc.dispatcher.candidates, 10)
             sim.drop_connection("nd-sim-0", reconnect=False)
             await wait_until(lambda: lv.nodes["nd-sim-0"].state == State.OFFLINE, 5)
             assert State.ONLINE == lv.nodes["nd-sim-1"].state
@@ -51,6 +55,7 @@ def test_transitions_including_lwt_of_a_killed_connection(broker: Broker, home: 
     assert [("nd-sim-1", "STALE", "silence"), ("nd-sim-1", "OFFLINE", "silence")] == [
         c for c in changes if c[0] == "nd-sim-1" and c[1] != "ONLINE"
     ]
+    assert [nodes[3].hardware_id] == [c["hardware_id"] for c in ctx.registry.candidates()]
     node = ctx.registry.get_node("nd-sim-2")
     assert "2.0.0-sim" == node.fw_version
     assert node.uptime is not None and node.last_heartbeat_at is not None
