@@ -107,8 +107,15 @@ class DevicePort:
         with self._lock:
             listener, self._listener = self._listener, None
             conn = self._conn
+            thread = self._accept_thread
         if listener is not None:
+            # shutdown() stops listening at once; a bare close() would leave the socket
+            # accepting until the accept thread's poll returns (it holds a reference).
+            with contextlib.suppress(OSError):
+                listener.shutdown(socket.SHUT_RDWR)
             listener.close()
+            if thread is not None and thread is not threading.current_thread():
+                thread.join(timeout=5)
         if conn is not None:
             with contextlib.suppress(OSError):
                 conn.shutdown(socket.SHUT_RDWR)
