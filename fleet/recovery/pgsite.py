@@ -1,9 +1,10 @@
 """What the site recovery's PostgreSQL step needs around the postgres layer's own restore.
 
-The layer (`fleet.backup.layers.postgres`) restores roles and databases and renames a
-database holding data aside. To be idempotent across a crash, the recovery also has to undo
-its *own* half-finished work: a database it created (or filled while empty) in an earlier
-attempt is dropped and restored again, which is the only drop it ever does.
+The layer (`fleet.backup.layers.postgres`) restores roles and databases. To be idempotent
+across a crash, the recovery moves databases holding data aside itself (journaling the
+new name first) and undoes its *own* half-finished work: a database it created, filled while
+empty, or whose original it already renamed aside, is dropped and restored again, which is
+the only drop it ever does.
 """
 
 from __future__ import annotations
@@ -45,3 +46,14 @@ def drop_own(dsn: str, dbname: str) -> None:
     with connect(admin_dsn(dsn)) as conn:
         query = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
         conn.execute(query.format(sql.Identifier(dbname)))
+
+
+def rename_aside(dsn: str, dbname: str, aside: str) -> None:
+    """Rename `dbname` to `aside`, ending the sessions that hold it open (the old site's)."""
+    with connect(admin_dsn(dsn)) as conn:
+        conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+            (dbname,),
+        )
+        query = sql.SQL("ALTER DATABASE {} RENAME TO {}")
+        conn.execute(query.format(sql.Identifier(dbname), sql.Identifier(aside)))

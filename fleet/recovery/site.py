@@ -190,9 +190,10 @@ class _Runner:
     def postgres(self, step: PlannedStep) -> dict[str, Any]:
         """Roles and databases through the postgres layer, one database at a time.
 
-        The databases present before the first attempt are journaled first; on a retry, a
-        database this recovery created (or one that was empty and it filled) is dropped and
-        restored again; anything else holding data is renamed aside by the layer.
+        Before the first attempt acts, the databases present are journaled. A database
+        holding someone else's data is renamed `<name>_before_restore_<tag>` (the new name
+        journaled before the rename). On a retry, a database this recovery created, filled
+        while empty, or whose original is already aside, is dropped and restored again.
         """
         live = postgres_dsn(self.settings)
         assert live is not None
@@ -207,23 +208,34 @@ class _Runner:
                 step.name, preexisting=sorted(existing & set(wanted)), adopted=sorted(empty)
             )
         ours = set(wanted) - set(rec.notes["preexisting"]) | set(rec.notes["adopted"])
+        asides: dict[str, str] = dict(rec.notes.get("aside", {}))
         redone = []
         for db in wanted:
-            if db in existing and db in ours and database_state(dsn, db) == "data":
-                pgsite.drop_own(dsn, db)
+            if db not in existing or database_state(dsn, db) != "data":
+                continue
+            if db in ours or asides.get(db) in existing:
+                pgsite.drop_own(dsn, db)  # our own half-restored copy
                 redone.append(db)
-        handler = build_handler(
-            self.settings, "postgres", layer_env(self.settings, self.src.config)
-        )
+            else:
+                asides[db] = f"{db}_before_restore_{self.tag}"[:63]
+                self.journal.note(step.name, aside=asides)
+                pgsite.rename_aside(dsn, db, asides[db])
+        env = layer_env(self.settings, self.src.config)
+        handler = build_handler(self.settings, "postgres", env)
         results = []
         for db in wanted:
             options = RestoreOptions(
-                target=self.staging_root, move_aside=True, params={"dsn": dsn, "databases": [db]}
+                target=self.staging_root, params={"dsn": dsn, "databases": [db]}
             )
             out = handler.restore(arts, options)
             results.extend(out.detail.get("databases", []))
             crash_point(step.name)
-        return {"target": pgsite.where(dsn), "databases": results, "redone": redone}
+        return {
+            "target": pgsite.where(dsn),
+            "databases": results,
+            "moved_aside": asides,
+            "redone": redone,
+        }
 
     def reboot(self, step: PlannedStep) -> dict[str, Any] | str:
         notes = self.journal.steps[step.name].notes

@@ -71,16 +71,28 @@ def test_recover_site_resumes_after_a_kill_in_every_step(demo_site: DemoSite) ->
     assert db == demo_site.db_state()
 
 
-def test_recover_site_moves_differing_files_aside(demo_site: DemoSite) -> None:
-    """A file changed after the snapshot is moved aside, not overwritten or deleted."""
+def test_recover_site_moves_differing_files_and_databases_aside(demo_site: DemoSite) -> None:
+    """Content changed after the snapshot is moved aside once, even across a kill in the
+    PostgreSQL step: the changed file and database are kept, the snapshot's are in place."""
+    db = demo_site.db_state()
     demo_site.backup()
     env = demo_site.root / "laravel" / ".env"
     env.write_text("APP_KEY=changed\n")
+    demo_site.cluster.query("INSERT INTO greenhouses (uid) VALUES ('gh-new')", "hydro")
+    killed = demo_site.fleet("recover", "site", "--yes", env={"FLEET_TEST_CRASH_AT": "postgres"})
+    assert -signal.SIGKILL == killed.returncode, killed.stdout + killed.stderr
     done = demo_site.fleet("recover", "site", "--yes", "--json")
     assert 0 == done.returncode, done.stdout + done.stderr
     asides = sorted(env.parent.glob(".env.before-restore-*"))
     assert ["APP_KEY=changed\n"] == [p.read_text() for p in asides]
     assert env.read_text().startswith("APP_KEY=base64:")
+    assert db == demo_site.db_state()
+    names = demo_site.cluster.query(
+        "SELECT datname FROM pg_database WHERE datname LIKE 'hydro_before_restore_%'"
+    )
+    assert 1 == len(names)
+    kept = demo_site.cluster.query("SELECT uid FROM greenhouses ORDER BY id", str(names[0][0]))
+    assert ["gh-1", "gh-2", "gh-new"] == [str(r[0]) for r in kept]
 
 
 def test_recover_only_the_broker_leaves_newer_data_alone(demo_site: DemoSite) -> None:
