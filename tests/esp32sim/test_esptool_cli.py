@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from fleet.sim.esp32 import DeviceServer
-from fleet.sim.esp32.loader import FLASH_DATA, FLASH_DEFL_DATA
+from fleet.sim.esp32.opcodes import FLASH_DATA, FLASH_DEFL_DATA
 from tests.esp32sim.conftest import MACS, esptool
 
 CHIPS = list(MACS)
