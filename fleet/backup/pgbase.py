@@ -20,7 +20,7 @@ from typing import IO, Any
 import zstandard
 
 from fleet.backup.pgdump import CHUNK, LAYER, redacted, tool_env
-from fleet.backup.wal import format_lsn, parse_lsn
+from fleet.backup.pglsn import format_lsn, parse_lsn
 from fleet.errors import LayerError
 
 _HEAD_BYTES = 256 * 1024  # backup_label is the first member of base.tar

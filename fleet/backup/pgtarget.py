@@ -12,16 +12,9 @@ import datetime as dt
 from dataclasses import dataclass
 
 from fleet.backup.manifest import ArtifactRecord
+from fleet.backup.pglsn import format_lsn, lsn_segment, parse_lsn, segment_name, segment_number
 from fleet.backup.repository import Repository
-from fleet.backup.wal import (
-    WalArchive,
-    WalFile,
-    format_lsn,
-    lsn_segment,
-    parse_lsn,
-    segment_name,
-    segment_number,
-)
+from fleet.backup.wal import WalArchive, WalFile
 from fleet.errors import NotFound, UsageError
 
 LAYER = "postgres"

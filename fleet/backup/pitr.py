@@ -25,6 +25,7 @@ from pyrage import x25519
 
 from fleet.backup.agecrypt import load_identity
 from fleet.backup.pgcluster import PgCluster
+from fleet.backup.pglsn import format_lsn, lsn_segment, segment_name
 from fleet.backup.pgtarget import (
     BaseBackup,
     RecoveryTarget,
@@ -37,12 +38,7 @@ from fleet.backup.pgtarget import (
 from fleet.backup.pgtools import ClusterUser, cluster_user, fleet_command
 from fleet.backup.repository import Repository
 from fleet.backup.settings import backup_settings
-from fleet.backup.wal import (
-    WalArchive,
-    format_lsn,
-    lsn_segment,
-    segment_name,
-)
+from fleet.backup.wal import WalArchive
 from fleet.errors import (
     BackupError,
     ConfigError,

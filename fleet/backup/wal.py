@@ -32,11 +32,11 @@ import pyrage
 import zstandard
 from pyrage import x25519
 
+from fleet.backup.pglsn import segment_number
 from fleet.errors import BackupError, ConfigError, Conflict, CorruptData, NotFound, UsageError
 from fleet.settings import Settings
 
 WAL_DIR = "wal"
-SEGMENT_SIZE = 16 * 1024 * 1024  # PostgreSQL's default --wal-segsize
 _SEGMENT = re.compile(r"^[0-9A-F]{24}$")
 _NAME = re.compile(r"^(?:[0-9A-F]{24}(?:\.partial|\.[0-9A-F]{8}\.backup)?|[0-9A-F]{8}\.history)$")
 _CHUNK = 1024 * 1024
@@ -86,36 +86,6 @@ def check_name(name: str) -> str:
     if not _NAME.match(name):
         raise UsageError(f"{name!r} is not a WAL segment, history or backup file name", name=name)
     return name
-
-
-def segment_name(timeline: int, segno: int, seg_size: int = SEGMENT_SIZE) -> str:
-    """The file name of segment number `segno` on `timeline`."""
-    per_log = 0x1_0000_0000 // seg_size
-    return f"{timeline:08X}{segno // per_log:08X}{segno % per_log:08X}"
-
-
-def segment_number(name: str, seg_size: int = SEGMENT_SIZE) -> int:
-    """The absolute segment number of a segment file name (timeline ignored)."""
-    per_log = 0x1_0000_0000 // seg_size
-    return int(name[8:16], 16) * per_log + int(name[16:24], 16)
-
-
-def parse_lsn(text: str) -> int:
-    """`'0/3000028'` -> integer LSN. UsageError on anything else."""
-    match = re.fullmatch(r"([0-9A-Fa-f]{1,8})/([0-9A-Fa-f]{1,8})", text.strip())
-    if not match:
-        raise UsageError(f"{text!r} is not an LSN (expected e.g. 0/3000028)", lsn=text)
-    return (int(match.group(1), 16) << 32) | int(match.group(2), 16)
-
-
-def format_lsn(lsn: int) -> str:
-    """Integer LSN -> `'0/3000028'`."""
-    return f"{lsn >> 32:X}/{lsn & 0xFFFFFFFF:X}"
-
-
-def lsn_segment(lsn: int, seg_size: int = SEGMENT_SIZE) -> int:
-    """The segment number that holds `lsn`."""
-    return lsn // seg_size
 
 
 def _fsync_dir(path: Path) -> None:

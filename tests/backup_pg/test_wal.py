@@ -8,13 +8,7 @@ import json
 import pytest
 
 from fleet.backup.pgcluster import PgCluster
-from fleet.backup.wal import (
-    format_lsn,
-    lsn_segment,
-    parse_lsn,
-    segment_name,
-    segment_number,
-)
+from fleet.backup.pglsn import format_lsn, lsn_segment, parse_lsn, segment_name, segment_number
 
 from .conftest import Site, switch_wal, wait_archived
 

@@ -7,7 +7,8 @@ import datetime as dt
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fleet.backup.wal import WalFile, prune_plan, segment_name, segment_number
+from fleet.backup.pglsn import segment_name, segment_number
+from fleet.backup.wal import WalFile, prune_plan
 
 NOW = dt.datetime(2026, 11, 27, 12, 0, tzinfo=dt.UTC)
 
