@@ -20,6 +20,7 @@ _STYLE = {
     "registered": "cyan",
     "unknown_mac": "yellow",
     "unplugged": "red",
+    "interrupted": "red",
     "failed": "red",
 }
 

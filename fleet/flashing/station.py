@@ -71,12 +71,10 @@ class StationReport:
 
     @property
     def ok(self) -> bool:
-        """True when every port's last job flashed (or registered) its board."""
-        last: dict[str, JobResult] = {}
-        for r in self.results:
-            last[r.port] = r
+        """True when every port's last job flashed (or registered) its board (or no board
+        was found)."""
         good = (Outcome.FLASHED, Outcome.REGISTERED)
-        return bool(last) and all(r.outcome in good for r in last.values())
+        return all(r.outcome in good for r in self.final())
 
     def final(self) -> list[JobResult]:
         """The last result of each port, in port order."""
@@ -231,9 +229,19 @@ class Station:
         return bool(self._ports) and all(s.status == "finished" for s in self._ports.values())
 
     def _shutdown(self) -> None:
-        for state in self._ports.values():
+        """Stop: jobs still running are ended and reported as interrupted."""
+        self._drain(0.0)
+        for url, state in self._ports.items():
             proc = state.process
-            if proc is not None and proc.is_alive():
+            if proc is None:
+                continue
+            if proc.is_alive():
                 proc.terminate()
-                proc.join(timeout=5)
+            proc.join(timeout=5)
+            state.process = None
+            error = "the station was stopped before the job ended"
+            result = JobResult(url, Outcome.INTERRUPTED, state.attempts, error=error)
+            self.report.results.append(result)
+            state.status = "finished"
+            self.on_event(StationEvent("done", url, result=result))
         self._events.close()

@@ -9,6 +9,7 @@ cable, refused firmware): those come back as a `JobResult` with an `outcome`.
 from __future__ import annotations
 
 import enum
+import re
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -41,6 +42,7 @@ class Outcome(enum.StrEnum):
     UNKNOWN_MAC = "unknown_mac"  # no registered node has this board's hardware_id
     REGISTERED = "registered"  # unknown board registered as a new (unbound) node
     UNPLUGGED = "unplugged"  # the port went away mid-job: the node still needs a reflash
+    INTERRUPTED = "interrupted"  # the station was stopped mid-job: still needs a reflash
     FAILED = "failed"  # anything else (refused firmware, verify failure, ...)
 
 
@@ -70,11 +72,12 @@ class JobResult:
     bytes_skipped: int = 0
     seconds: float = 0.0
     error: str | None = None
+    log: str | None = None  # this job's own log file (esptool output, at debug level)
 
     @property
     def needs_reflash(self) -> bool:
         """True when the board must be plugged in again (the job was cut short)."""
-        return self.outcome is Outcome.UNPLUGGED
+        return self.outcome in (Outcome.UNPLUGGED, Outcome.INTERRUPTED)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready fields."""
@@ -175,15 +178,38 @@ def _register(ctx: Any, info: Any, finish: Callable[..., JobResult]) -> JobResul
     return finish(Outcome.REGISTERED, ctx, node_uid=node.uid)
 
 
+def job_log_path(home: str, port: str, attempt: int) -> Path:
+    """Where the job on `port` writes its log: `<home>/logs/station/<time>-<port>-<n>.log`."""
+    safe = re.sub(r"[^A-Za-z0-9.]+", "_", port).strip("_")
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    return Path(home) / "logs" / "station" / f"{stamp}-{safe}-{attempt}.log"
+
+
 def worker_main(port: str, options: JobOptions, attempt: int, events: Any) -> None:
     """Entry point of a station worker process: run one job, report through `events`.
 
     Puts `("progress", port, stage, done, total)` tuples while working and one
-    `("done", port, result_dict)` at the end.
+    `("done", port, result_dict)` at the end. The job logs (esptool's output included) to
+    its own file, see `job_log_path`. Ctrl-C is ignored here: the station decides when
+    to stop a job.
     """
     import logging
+    import signal
 
-    logging.basicConfig(level=logging.WARNING)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    log_file: str | None = None
+    try:
+        path = job_log_path(options.home, port, attempt)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(path)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        fleet_log = logging.getLogger("fleet")
+        fleet_log.setLevel(logging.DEBUG)
+        fleet_log.addHandler(handler)
+        fleet_log.propagate = False
+        log_file = str(path)
+    except OSError:
+        logging.basicConfig(level=logging.WARNING)
 
     def progress(stage: str, done: int, total: int) -> None:
         events.put(("progress", port, stage, done, total))
@@ -191,5 +217,6 @@ def worker_main(port: str, options: JobOptions, attempt: int, events: Any) -> No
     try:
         result = execute_job(port, options, attempt, progress)
     except Exception as exc:  # a bug: still report it as this port's failure
+        logging.getLogger(__name__).exception("station job on %s", port)
         result = JobResult(port, Outcome.FAILED, attempt, error=f"{type(exc).__name__}: {exc}")
-    events.put(("done", port, result.to_dict()))
+    events.put(("done", port, {**result.to_dict(), "log": log_file}))

@@ -52,6 +52,7 @@ def test_unknown_board_is_reported_not_flashed(home: Path) -> None:
     (result,) = report.final()
     assert (Outcome.UNKNOWN_MAC, "esp32-240ac4ffff01") == (result.outcome, result.hardware_id)
     assert 0 == device.bytes_written
+    assert result.log is not None and "Stub flasher running" in Path(result.log).read_text()
 
 
 def test_unplug_mid_write_needs_reflash_and_is_redone_on_return(
@@ -118,3 +119,19 @@ def test_register_unknown_board_as_unbound_node(home: Path, fctx: FleetContext) 
     node = fctx.registry.get_node("esp32-348518ee0001")
     assert Outcome.REGISTERED == result.outcome
     assert ("gh-temp", "zn-temp", "esp32c3") == (node.gh_uid, node.zone_uid, node.chip)
+
+
+def test_stopping_mid_write_reports_interrupted(home: Path) -> None:
+    """Stopping the station while a board is being written ends that job as interrupted."""
+    _uid, _kind, chip, mac = NODES[1]
+    device = VirtualEsp32(chip, mac, baud_pace=100_000)  # slow enough to stop mid-write
+    stop = threading.Event()
+
+    def on_event(event: StationEvent) -> None:
+        if event.kind == "progress" and event.stage == "write" and event.done > 0:
+            stop.set()
+
+    with serve_devices([device]) as server:
+        station = _station(home, server.urls, on_event=on_event)
+        (result,) = station.run(stop).final()
+    assert (Outcome.INTERRUPTED, True) == (result.outcome, result.needs_reflash)
