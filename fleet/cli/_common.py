@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import typer
 from rich.console import Console
 
-from fleet.errors import FleetError
+from fleet.errors import FleetError, UsageError
 from fleet.settings import Settings
 
 T = TypeVar("T")
@@ -89,6 +89,19 @@ def handle_errors(as_json: bool = False) -> Iterator[None]:
         else:
             err_console.print(f"[bold red]error:[/] {exc.message}", highlight=False)
         raise typer.Exit(exc.exit_code) from None
+
+
+def parse_json_object(text: str | None, option: str = "--params") -> dict[str, Any]:
+    """An option's JSON-object text as a dict ({} when empty), or a UsageError naming it."""
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise UsageError(f"{option} is not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise UsageError(f"{option} must be a JSON object")
+    return value
 
 
 def guarded(as_json: bool, fn: Callable[[], T]) -> T:

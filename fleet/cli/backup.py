@@ -23,6 +23,7 @@ from fleet.backup.restore import load_identity
 from fleet.backup.runner import run_backup
 from fleet.backup.settings import backup_settings
 from fleet.backup.verify import verify_snapshot
+from fleet.cli import backup_check
 from fleet.cli._common import JSON_OPTION, console, err_console, handle_errors, print_json, state
 from fleet.errors import BackupError, CorruptData, FleetError, LayerError
 from fleet.settings import write_file_setting
@@ -257,3 +258,7 @@ def keygen(
                 + (" (done)." if add else ".")
             )
         )
+
+
+# `fleet backup check` (WAL archiving of the PostgreSQL layer) lives with the WAL code.
+app.command("check")(backup_check.check)

@@ -6,24 +6,18 @@ import json
 
 import typer
 
-from fleet.cli._common import JSON_OPTION, console, handle_errors, print_json, state
+from fleet.cli import command_send
+from fleet.cli._common import (
+    JSON_OPTION,
+    console,
+    handle_errors,
+    parse_json_object,
+    print_json,
+    state,
+)
 from fleet.commands import sign_for_node
-from fleet.errors import UsageError
 
 app = typer.Typer(no_args_is_help=True)
-
-
-def parse_params(text: str | None) -> dict[str, object]:
-    """`--params` JSON text as a dict, or a UsageError saying what is wrong."""
-    if not text:
-        return {}
-    try:
-        value = json.loads(text)
-    except ValueError as exc:
-        raise UsageError(f"--params is not valid JSON: {exc}") from None
-    if not isinstance(value, dict):
-        raise UsageError("--params must be a JSON object")
-    return value
 
 
 @app.command("sign")
@@ -39,7 +33,7 @@ def sign(
     """Print the topic and signed payload that would be published (nothing is sent)."""
     with handle_errors(as_json):
         fctx = state(ctx).context
-        signed = sign_for_node(fctx, uid, cmd, channel, parse_params(params), cmd_id)
+        signed = sign_for_node(fctx, uid, cmd, channel, parse_json_object(params), cmd_id)
         fctx.registry.audit(
             "command.sign", node_uid=uid, detail={"cmd": cmd, "cmd_id": signed.payload["cmd_id"]}
         )
@@ -48,3 +42,7 @@ def sign(
     else:
         console.print(signed.topic, highlight=False)
         console.print(json.dumps(signed.payload, separators=(",", ":")), highlight=False)
+
+
+# `fleet command send` talks to the running service; it lives with the service's client.
+app.command("send")(command_send.send)

@@ -2,25 +2,17 @@
 
 from __future__ import annotations
 
-import json
-
 import typer
 
-from fleet.cli._common import JSON_OPTION, console, handle_errors, print_json, state
-from fleet.errors import UsageError
+from fleet.cli._common import (
+    JSON_OPTION,
+    console,
+    handle_errors,
+    parse_json_object,
+    print_json,
+    state,
+)
 from fleet.service.client import send_command
-
-
-def _params(text: str | None) -> dict[str, object]:
-    if not text:
-        return {}
-    try:
-        value = json.loads(text)
-    except ValueError as exc:
-        raise UsageError(f"--params is not valid JSON: {exc}") from None
-    if not isinstance(value, dict):
-        raise UsageError("--params must be a JSON object")
-    return value
 
 
 def send(
@@ -44,7 +36,7 @@ def send(
             "uid": uid,
             "cmd": cmd,
             "channel": channel,
-            "params": _params(params),
+            "params": parse_json_object(params),
             "wait": wait,
             "timeout": timeout,
         }

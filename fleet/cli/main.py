@@ -45,11 +45,15 @@ _GROUPS: list[tuple[str, str, str]] = [
 ]
 
 
-def _lookup(name: str) -> tuple[str, str] | None:
-    """(module, help) of the command or group `name`, from `_GROUPS`."""
+def _group_callback() -> None:
+    """(a command group)"""
+
+
+def _lookup(name: str) -> tuple[str, str, str] | None:
+    """(module, group, help) of the command or group `name`, from `_GROUPS`."""
     for module_name, group, help_text in _GROUPS:
         if (group or module_name) == name:
-            return module_name, help_text
+            return module_name, group, help_text
     return None
 
 
@@ -58,9 +62,12 @@ def load_command(name: str) -> click.Command | None:
     found = _lookup(name)
     if found is None:
         return None
-    module_name, help_text = found
+    module_name, group, help_text = found
     sub: typer.Typer = importlib.import_module(f"fleet.cli.{module_name}").app
     sub._add_completion = False  # completion is offered once, on the root command
+    if group and sub.registered_callback is None and len(sub.registered_commands) == 1:
+        # typer turns a one-command app into that command; a group must stay a group.
+        sub.callback()(_group_callback)
     cmd = typer.main.get_command(sub)
     cmd.name = name
     if help_text:
