@@ -52,3 +52,31 @@ def prune(
             if not d.keep:
                 repo.delete(d.id)
     return decisions
+
+
+def prune_wal(
+    repo: Repository,
+    policy: RetentionSettings,
+    kept_snapshots: set[str],
+    dry_run: bool = False,
+    now: dt.datetime | None = None,
+) -> list[str]:
+    """Delete archived WAL outside `wal_days` that no kept base backup needs; the names.
+
+    Nothing goes when `wal_days` is missing or zero, or when no kept snapshot holds a base
+    backup (then no WAL can be shown to be unneeded).
+    """
+    from fleet.backup.pgtarget import base_backups
+    from fleet.backup.wal import WalArchive, delete_files, prune_plan
+
+    when = now or dt.datetime.now(dt.UTC)
+    days = policy.wal_days if policy.wal_days and policy.wal_days > 0 else None
+    cutoff = when - dt.timedelta(days=days) if days else None
+    kept = [b for b in base_backups(repo) if b.snapshot in kept_snapshots]
+    oldest = min(((b.timeline, b.start_segment) for b in kept), default=None)
+    archive = WalArchive(repo.root)
+    doomed = prune_plan(list(archive.files()), oldest, cutoff)
+    if not dry_run and doomed:
+        with repo.lock("wal prune"):
+            delete_files(archive, doomed)
+    return [f.name for f in doomed]

@@ -18,6 +18,7 @@ from rich.table import Table
 
 from fleet.backup import agecrypt
 from fleet.backup.prune import prune as prune_repo
+from fleet.backup.prune import prune_wal
 from fleet.backup.repository import Repository
 from fleet.backup.restore import load_identity
 from fleet.backup.runner import run_backup
@@ -214,9 +215,12 @@ def prune(
     with handle_errors(as_json):
         settings = state(ctx).settings
         cfg = backup_settings(settings)
-        decisions = prune_repo(_repo(ctx), cfg.retention, dry_run=dry_run)
+        repo = _repo(ctx)
+        decisions = prune_repo(repo, cfg.retention, dry_run=dry_run)
+        kept = {d.id for d in decisions if d.keep}
+        wal = prune_wal(repo, cfg.retention, kept, dry_run=dry_run)
     if as_json:
-        print_json({"dry_run": dry_run, "decisions": decisions})
+        print_json({"dry_run": dry_run, "decisions": decisions, "wal": wal})
         return
     verb = "would delete" if dry_run else "deleted"
     for d in decisions:
@@ -224,6 +228,10 @@ def prune(
         console.print(escape(f"{d.id}: {what} ({'; '.join(d.reasons)})"), highlight=False)
     gone = sum(1 for d in decisions if not d.keep)
     console.print(f"{gone} snapshot(s) {verb}, {len(decisions) - gone} kept")
+    console.print(
+        f"{len(wal)} archived WAL file(s) {verb} (older than the WAL window and "
+        "needed by no kept base backup)"
+    )
 
 
 @app.command("keygen")
