@@ -35,6 +35,7 @@ def test_station_cli_reports_each_port(home: Path) -> None:
             text=True,
             timeout=120,
         )
+    assert out.stdout.startswith("{"), out.stderr
     doc = json.loads(out.stdout)
     final = {r["port"]: r for r in doc["final"]}
     assert 75 == out.returncode, out.stderr
