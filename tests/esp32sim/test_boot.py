@@ -23,13 +23,13 @@ CONFIG = {
 }
 
 
-def _flash_files(tmp_path: Path, chip: str) -> list[str]:
+def _flash_files(tmp_path: Path, chip: str, config: dict[str, object] = CONFIG) -> list[str]:
     files = {
         0x1000 if chip == "esp32" else 0x0: build_bootloader_image(chip),
         0x8000: LAYOUTS["factory"].encode(),
         0x10000: build_app_image(chip, 200_000, project="hydro-ph", version="2.0.1"),
         0x9000: build_partition(
-            [NvsEntry("node_config", "config", "string", json.dumps(CONFIG))], 0x6000
+            [NvsEntry("node_config", "config", "string", json.dumps(config))], 0x6000
         ),
     }
     args = []
