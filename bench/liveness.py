@@ -1,7 +1,7 @@
 """Benchmark: heartbeats/s through `fleet serve` next to a bare aiomqtt subscriber, then
 100,000 nodes at a 15 s heartbeat held without a false OFFLINE, with the service's RSS.
 
-    .venv/bin/python bench/liveness.py [--messages 100000] [--nodes 100000] [--hold 75]
+    .venv/bin/python bench/liveness.py [--messages 50000] [--rounds 5] [--nodes 100000] [--hold 75]
 
 One Mosquitto (started here, free loopback port) serves both runs; heartbeats come from
 a separate paho process (bench/_heartbeat_pub.py), QoS 0. The service runs in this
@@ -59,11 +59,11 @@ async def bare(host: str, port: int, nodes: int, total: int) -> float:
             nonlocal n, first, last
             async for _ in client.messages:
                 n += 1
+                last = time.monotonic()
                 if n == 1:
-                    first = time.monotonic()
+                    first = last
                 if n >= total:
                     break
-            last = time.monotonic()
 
         task = asyncio.create_task(count())
         seen = -1
@@ -72,7 +72,6 @@ async def bare(host: str, port: int, nodes: int, total: int) -> float:
             await asyncio.wait({task}, timeout=5)
         if not task.done():
             task.cancel()
-            last = time.monotonic() - 5
         proc.wait()
     print(f"  bare aiomqtt: {n}/{total} received", file=sys.stderr)
     return (n - 1) / (last - first) if n > 1 and last > first else 0.0
@@ -192,9 +191,9 @@ def hold_child(home: Path, host: str, port: int, nodes: int, seconds: float) -> 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--messages", type=int, default=100_000)
+    ap.add_argument("--messages", type=int, default=50_000)
     ap.add_argument("--nodes", type=int, default=100_000)
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--queue", type=int, default=50_000, help="the service's incoming bound")
     ap.add_argument("--hold", type=float, default=75.0, help="seconds of the 15 s hold run")
     ap.add_argument(
