@@ -6,6 +6,8 @@ import contextlib
 import signal
 import threading
 from types import FrameType
+from typing import Any
+from urllib.parse import urlsplit
 
 import typer
 from rich.table import Table
@@ -21,6 +23,21 @@ def _parse_listen(listen: str) -> tuple[str, int]:
     if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
         raise UsageError(f"--listen wants HOST:PORT, got {listen!r}")
     return host, int(port)
+
+
+def _online_runner(devices: list[Any], mqtt: str | None) -> Any:
+    from fleet.sim.esp32.online import OnlineBoards
+
+    override = None
+    if mqtt:
+        parts = urlsplit(mqtt)
+        if parts.scheme != "mqtt" or not parts.hostname:
+            raise UsageError(f"--mqtt wants mqtt://host:port, got {mqtt!r}")
+        override = (parts.hostname, parts.port or 1883)
+    runner = OnlineBoards(broker_override=override)
+    for device in devices:
+        runner.attach(device)
+    return runner
 
 
 def _parse_int(text: str | None) -> int | None:
@@ -68,6 +85,12 @@ def esp32(
     response_delay: float = typer.Option(
         0.0, "--response-delay", help="Fault: answer every request this many seconds late."
     ),
+    online: bool = typer.Option(
+        False, "--online", help="After each boot, run the board's node on MQTT (fleet.sim)."
+    ),
+    mqtt: str | None = typer.Option(
+        None, "--mqtt", help="--online: broker mqtt://host:port (default: the NodeConfig's)."
+    ),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Serve virtual ESP32 boards that esptool reaches as socket://HOST:PORT.
@@ -95,7 +118,11 @@ def esp32(
             stop.set()
 
         signal.signal(signal.SIGTERM, _stop)
-        with serve_devices(devices, host=host, first_port=port) as server:
+        runner = _online_runner(devices, mqtt) if online else None
+        with contextlib.ExitStack() as stack:
+            if runner is not None:
+                stack.callback(runner.close)
+            server = stack.enter_context(serve_devices(devices, host=host, first_port=port))
             rows = [
                 {
                     "url": url,

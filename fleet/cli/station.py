@@ -21,6 +21,7 @@ _STYLE = {
     "unknown_mac": "yellow",
     "unplugged": "red",
     "interrupted": "red",
+    "not_online": "yellow",
     "failed": "red",
 }
 
@@ -44,6 +45,12 @@ def station(
     ),
     firmware: str | None = typer.Option(None, "--firmware", help="Firmware id for every board."),
     baud: int | None = typer.Option(None, "--baud", help="Baud rate after the stub is up."),
+    wait_online: float = typer.Option(
+        0.0, "--wait-online", help="Seconds to wait for each node ONLINE on MQTT (0: don't)."
+    ),
+    broker: str | None = typer.Option(
+        None, "--broker", help="mqtt://host:port to watch (default: the [service] broker)."
+    ),
     return_timeout: float = typer.Option(
         30.0, "--return-timeout", help="--once: seconds to wait for an unplugged board."
     ),
@@ -65,6 +72,8 @@ def station(
             baud=baud,
             firmware_id=firmware,
             register_unknown=register_unknown,
+            wait_online=wait_online,
+            broker=broker,
         )
         stop = threading.Event()
 

@@ -41,6 +41,7 @@ class Outcome(enum.StrEnum):
     FLASHED = "flashed"  # written, verified, reset
     UNKNOWN_MAC = "unknown_mac"  # no registered node has this board's hardware_id
     REGISTERED = "registered"  # unknown board registered as a new (unbound) node
+    NOT_ONLINE = "not_online"  # written and verified, but the node did not come ONLINE
     UNPLUGGED = "unplugged"  # the port went away mid-job: the node still needs a reflash
     INTERRUPTED = "interrupted"  # the station was stopped mid-job: still needs a reflash
     FAILED = "failed"  # anything else (refused firmware, verify failure, ...)
@@ -55,6 +56,8 @@ class JobOptions:
     firmware_id: str | None = None
     register_unknown: bool = False
     connect_attempts: int = 3
+    wait_online: float = 0.0  # seconds to wait for the node ONLINE on MQTT (0: do not)
+    broker: str | None = None  # mqtt://host:port; default: the [service] broker
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,7 @@ class JobResult:
     seconds: float = 0.0
     error: str | None = None
     log: str | None = None  # this job's own log file (esptool output, at debug level)
+    online: bool | None = None  # seen ONLINE on MQTT after the flash (None: not watched)
 
     @property
     def needs_reflash(self) -> bool:
@@ -142,21 +146,33 @@ def execute_job(port: str, options: JobOptions, attempt: int, progress: Progress
             error=f"no node has hardware_id {info.hardware_id} (MAC {info.mac})",
         )
     base["node_uid"] = node.uid
+    watch = None
     try:
+        if options.wait_online > 0:
+            from fleet.flashing.online_watch import OnlineWatch, site_broker
+
+            topic = f"hydro/{node.gh_uid}/{node.zone_uid}/{node.uid}"
+            watch = OnlineWatch(site_broker(ctx, options.broker), topic).start()
         res = flash_node(
             ctx, node.uid, port, options.firmware_id, progress=progress, baud=options.baud
         )
+        written = {"bytes_written": res.bytes_written, "bytes_skipped": res.bytes_skipped}
+        if watch is None:
+            return finish(Outcome.FLASHED, ctx, **written)
+        progress("online", 0, 1)
+        if watch.wait(options.wait_online):
+            progress("online", 1, 1)
+            return finish(Outcome.FLASHED, ctx, online=True, **written)
+        error = f"written and verified, but not ONLINE on MQTT within {options.wait_online:g} s"
+        return finish(Outcome.NOT_ONLINE, ctx, online=False, error=error, **written)
     except DeviceError as exc:
         outcome = Outcome.UNPLUGGED if link_lost(port, exc) else Outcome.FAILED
         return finish(outcome, ctx, error=exc.message)
     except FleetError as exc:
         return finish(Outcome.FAILED, ctx, error=exc.message)
-    return finish(
-        Outcome.FLASHED,
-        ctx,
-        bytes_written=res.bytes_written,
-        bytes_skipped=res.bytes_skipped,
-    )
+    finally:
+        if watch is not None:
+            watch.close()
 
 
 def _register(ctx: Any, info: Any, finish: Callable[..., JobResult]) -> JobResult:
