@@ -10,11 +10,14 @@ import hashlib
 import re
 from pathlib import Path
 
+import pytest
+
 from fleet.context import FleetContext
 from fleet.firmware.store import FirmwareStore
 from fleet.flashing.device import DeviceInfo, open_device
 from fleet.flashing.flasher import flash_node
 from fleet.flashing.nvs_pull import pull_nvs
+from fleet.flashing.ports import list_usb_ports
 from fleet.sim.firmware_gen import write_bundle
 from hil.conftest import NODE_UID
 
@@ -52,3 +55,10 @@ def test_flash_bundle_verify_and_pull_nvs(
 
     pulled = pull_nvs(hil_ctx, port, NODE_UID, baud=baud)
     assert (NODE_UID, 0x9000) == (pulled.config_node_id, pulled.nvs_offset)
+
+
+def test_port_is_a_known_usb_bridge(port: str) -> None:
+    """The station's USB scan lists the board's port (its VID:PID is a known bridge)."""
+    if "://" in port:
+        pytest.skip("not a USB serial device")
+    assert port in {p.url for p in list_usb_ports()}

@@ -13,6 +13,7 @@ the MQTT host and port the NodeConfig points at. Run it with `fleet.sim.nodes`:
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from typing import Any
 
@@ -21,6 +22,8 @@ from fleet.sim.esp32.boot import BootInfo
 from fleet.sim.node_firmware import SimNode
 from fleet.sim.node_group import SimOptions
 from fleet.sim.nodes import NodeSimulator
+
+log = logging.getLogger(__name__)
 
 
 def _config(boot: BootInfo) -> dict[str, Any]:
@@ -113,6 +116,7 @@ class OnlineBoards:
             await sim.start(timeout=10)
         except Exception as exc:  # reported, a board that cannot reach MQTT stays offline
             self.errors.append(f"{boot.hardware_id}: {exc}")
+            log.warning("virtual board %s stays offline: %s", boot.hardware_id, exc)
             return
         self._running[key] = sim
 
