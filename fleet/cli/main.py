@@ -42,6 +42,7 @@ _GROUPS: list[tuple[str, str, str]] = [
     ("status", "", ""),
     ("restore", "", ""),
     ("station", "", ""),
+    ("ota", "", ""),
 ]
 
 

@@ -58,6 +58,9 @@ class NodeFaults:
     no_return_after_reboot: bool = False  # answers DONE to reboot, then stays away
     slow_response_s: float = 0.0  # answers each command this much later
     clock_skew_s: float = 0.0  # its clock is off by this much once synced
+    ota_bad_checksum: bool = False  # OTA: its image digest never matches
+    ota_no_return: bool = False  # OTA: answers OK, restarts, never comes back
+    ota_rollback: bool = False  # OTA: answers OK, comes back with the old version
 
     @property
     def any(self) -> bool:
@@ -67,6 +70,9 @@ class NodeFaults:
             or self.no_return_after_reboot
             or self.slow_response_s
             or self.clock_skew_s
+            or self.ota_bad_checksum
+            or self.ota_no_return
+            or self.ota_rollback
         )
 
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from fleet.errors import BrokerError
 from fleet.protocol.topics import HELLO_TOPIC, TIME_REQUEST_TOPIC, TIME_RESPONSE_TOPIC
 from fleet.sim.node_firmware import SimNode
+from fleet.sim.node_ota import OTA_PREFIX, run_ota
 from fleet.sim.node_wire import MqttConnection, Will
 
 if TYPE_CHECKING:
@@ -57,6 +58,7 @@ class NodeRun:
     gone: bool = False
     silenced: bool = False
     announced: int = 0  # how many times it came online (connects)
+    ota_busy: bool = False  # an OTA download is under way (fleet.sim.node_ota)
 
 
 class Group:
@@ -85,7 +87,8 @@ class Group:
 
     def filters(self, run: NodeRun) -> list[str]:
         base = run.node.base_topic
-        return [f"{base}/+/command", f"{base}/config"]
+        ota = [f"{OTA_PREFIX}{run.node.node_uid}"] if run.node.bound else []
+        return [f"{base}/+/command", f"{base}/config", *ota]
 
     async def serve(self, delay: float) -> None:
         """Connect, announce, wait for the connection to end, reconnect; until stopped."""
@@ -166,6 +169,9 @@ class Group:
                 if run.up and not run.node.time_synced:
                     run.node.on_time_response(payload)
             return
+        if topic.startswith(OTA_PREFIX):
+            self.on_ota(topic[len(OTA_PREFIX) :], payload)
+            return
         base, _, kind = topic.rpartition("/")
         if kind == "config":
             target = self.by_base.get(base)
@@ -178,6 +184,13 @@ class Group:
         target = self.by_base.get(base)
         if target is not None and target.up and not target.gone:
             self.sim.on_command(self, target, channel, payload)
+
+    def on_ota(self, node_uid: str, payload: bytes) -> None:
+        """An OTA_UPDATE for one of this connection's bound nodes (fleet.sim.node_ota)."""
+        for run in self.runs:
+            if run.node.bound and run.node.node_uid == node_uid and run.up and not run.gone:
+                self.sim.loop_task(run_ota(self.sim, self, run, payload))
+                return
 
     async def rebind(self, run: NodeRun, payload: bytes) -> None:
         """A pushed NodeConfig: adopt it; a new namespace means new subscriptions."""
