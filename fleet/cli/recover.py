@@ -173,3 +173,8 @@ def site(
         _print_report(report)
     if report.exit_code:
         raise typer.Exit(report.exit_code)
+
+
+from fleet.cli.recover_nodes import nodes as _nodes  # noqa: E402  (its own module, mounted here)
+
+app.command("nodes")(_nodes)

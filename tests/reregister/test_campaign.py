@@ -1,0 +1,115 @@
+"""The re-registration campaign against the backend double, through the library."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from fleet.recovery.backend import BackendUnauthorized
+from fleet.recovery.rereg_journal import RegJournal
+from fleet.recovery.reregister import ReregisterReport
+from fleet.sim.backend import BackendDouble
+
+MakeHome = Callable[..., Path]
+RunLib = Callable[..., ReregisterReport]
+
+
+def test_150_nodes_paced_under_the_limits_never_throttled(
+    make_home: MakeHome, double: BackendDouble, run_lib: RunLib
+) -> None:
+    """150 nodes against 120/window per IP finish with one request each and no 429 at all."""
+    home = make_home(150, double.url)
+    report = run_lib(home)
+    assert (150, [], 0) == (len(report.registered), report.failed, report.throttled)
+    assert 150 == report.requests
+    assert {201: 150} == double.statuses()
+    assert 150 == len(double.rows)
+    assert ["esp32", "esp32c3"] == sorted(report.station_queue)
+    assert 30 == len(report.station_queue["esp32c3"])
+    assert all(e.ready for q in report.station_queue.values() for e in q)
+
+
+def test_injected_5xx_and_429_are_retried(
+    make_home: MakeHome, double: BackendDouble, run_lib: RunLib
+) -> None:
+    """Three 503s and two 429s (one without Retry-After) are retried until every node is in."""
+    home = make_home(6, double.url)
+    double.fail_next(3)
+    double.throttle_next(2, retry_after=None)
+    report = run_lib(home)
+    assert (6, []) == (len(report.registered), report.failed)
+    assert (2, 3, 5) == (report.throttled, report.server_errors, report.retries)
+    assert 11 == report.requests
+    assert 6 == len(double.rows)
+
+
+def test_retry_after_is_honoured(
+    make_home: MakeHome, double: BackendDouble, run_lib: RunLib
+) -> None:
+    """A 429 with Retry-After: 1 is waited out, and the node then registers."""
+    home = make_home(1, double.url)
+    double.throttle_next(1, retry_after=1)
+    report = run_lib(home)
+    assert ["nd-light-0"] == report.registered
+    log = double.log
+    assert [429, 201] == [e.status for e in log]
+    assert 1.0 <= log[1].at - log[0].at
+
+
+def test_refused_node_is_recorded_and_retried_next_run(
+    make_home: MakeHome, double: BackendDouble, run_lib: RunLib
+) -> None:
+    """A node upstream holds under another uid is reported failed with why; a re-run retries it."""
+    home = make_home(3, double.url)
+    double.preseed("nd-ph-9", "esp32-00a000000001", None)  # hardware_id of nd-ph-1
+    report = run_lib(home)
+    assert ["nd-ph-1"] == [f["uid"] for f in report.failed]
+    assert "nd-ph-9" in report.failed[0]["reason"]
+    assert 75 == report.exit_code
+    again = run_lib(home)
+    assert (["nd-light-0", "nd-ph-2"], ["nd-ph-1"]) == (
+        sorted(again.already),
+        [f["uid"] for f in again.failed],
+    )
+
+
+def test_bad_token_stops_at_once_and_marks_nothing(
+    make_home: MakeHome, double: BackendDouble, run_lib: RunLib
+) -> None:
+    """A 401 raises BackendUnauthorized after the first answers; no node is journaled done."""
+    home = make_home(20, double.url)
+    with pytest.raises(BackendUnauthorized) as caught:
+        run_lib(home, token="wrong-token")
+    assert 77 == caught.value.exit_code
+    assert "wrong-token" not in caught.value.message
+    assert 4 >= len(double.log)  # one request per worker at most
+    journal = RegJournal.open(next((home / "recovery").glob("reregister-*.jsonl")))
+    assert [] == [uid for uid in journal.last if journal.done(uid)]
+    assert {} == double.rows
+
+
+def test_rerun_skips_registered_nodes(
+    make_home: MakeHome, double: BackendDouble, run_lib: RunLib
+) -> None:
+    """A second run sends nothing and reports every node as registered earlier."""
+    home = make_home(5, double.url)
+    run_lib(home)
+    before = len(double.log)
+    again = run_lib(home)
+    assert (5, [], before) == (len(again.already), again.registered, len(double.log))
+    assert 0 == again.exit_code
+
+
+def test_other_4xx_is_final_and_recorded(
+    make_home: MakeHome, double: BackendDouble, run_lib: RunLib
+) -> None:
+    """A 422 is not retried: the node is reported failed with the status and the reason."""
+    home = make_home(1, double.url)
+    double.fail_next(1, status=422)
+    report = run_lib(home)
+    assert [{"uid": "nd-light-0", "status": 422, "reason": "Server Error", "attempts": 1}] == (
+        report.failed
+    )
+    assert 1 == report.requests
