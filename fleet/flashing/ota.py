@@ -177,8 +177,11 @@ class NodeOta:
             )
 
     def booted_since_sent(self, uptime: float, now: float) -> bool:
-        """True when a heartbeat's `uptime` proves a boot after the command was sent."""
-        return self.sent_at is not None and uptime <= now - self.sent_at
+        """True when a heartbeat's `uptime` proves a boot after the command (after the OK
+        once there is one). Uptime is whole seconds, so a boot less than a second before
+        that moment could look like one after it: a second of margin rules that out."""
+        ref = self.ok_at if self.ok_at is not None else self.sent_at
+        return ref is not None and uptime <= now - ref - 1
 
     def tick(self, now: float) -> None:
         """Apply timeouts."""
