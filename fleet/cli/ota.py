@@ -34,8 +34,8 @@ def exit_code(report: OtaReport) -> int:
 
 def _print(report: OtaReport) -> None:
     table = Table(title="OTA update")
-    for col in ("node", "outcome", "firmware", "from", "to", "detail"):
-        table.add_column(col)
+    for col in ("node", "outcome", "firmware", "was", "target", "runs now", "detail"):
+        table.add_column(col, no_wrap=col in ("node", "outcome", "firmware"))
     for n in report.nodes:
         style = _STYLE.get(n.outcome, "red")
         table.add_row(
@@ -43,7 +43,8 @@ def _print(report: OtaReport) -> None:
             f"[{style}]{n.outcome}[/]",
             n.firmware_id or "-",
             n.old_version or "-",
-            n.new_version or n.target_version or "-",
+            n.target_version or "-",
+            n.new_version or "-",
             n.detail,
         )
     console.print(table)

@@ -114,7 +114,8 @@ class NodeOta:
     sent_at: float | None = None
     ok_at: float | None = None
     deadline: float | None = None
-    new_version: str | None = None
+    new_version: str | None = None  # what the node said in its OK
+    back_version: str | None = None  # what it reported when it came back
     went_offline: bool = False
     events: list[str] = field(default_factory=list)
 
@@ -167,6 +168,7 @@ class NodeOta:
         if self.finished or self.phase == "planned" or version is None:
             return
         self.events.append(f"back:{version}")
+        self.back_version = version
         if version == self.target_version:
             self.finish(Outcome.DONE)
         elif self.phase == "accepted":

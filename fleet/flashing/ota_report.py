@@ -19,7 +19,7 @@ class NodeResult:
     firmware_id: str | None
     old_version: str | None
     target_version: str | None
-    new_version: str | None
+    new_version: str | None  # what the node reported when it came back (None: unseen)
     detail: str
     downloads: int = 0
 

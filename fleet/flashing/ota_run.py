@@ -312,7 +312,7 @@ class OtaRun:
                 firmware_id=t.firmware_id,
                 old_version=t.old_version,
                 target_version=t.target_version,
-                new_version=t.target_version if t.outcome == Outcome.DONE else t.new_version,
+                new_version=t.back_version,
                 detail=t.detail,
                 downloads=downloads.get(uid, 0),
             )

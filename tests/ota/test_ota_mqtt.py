@@ -100,7 +100,7 @@ def test_good_update_of_three_nodes_is_done_with_new_version_in_registry(
     assert {u: "done" for u in uids} == outcomes(report)
     assert [NEW] * 3 == [n.fw_version for n in nodes]
     assert [NEW] * 3 == [ctx.registry.get_node(u).fw_version for u in uids]
-    assert [1, 1, 1] == [n.downloads for n in report.nodes]
+    assert [(1, NEW)] * 3 == [(n.downloads, n.new_version) for n in report.nodes]
     commands = [json.loads(p) for t, p, _ in seen if t.count("/") == 3]
     assert {"cmd", "firmware_uid", "file_url", "checksum_sha256", "ttl_ms", "request_id"} <= set(
         commands[0]
@@ -136,6 +136,7 @@ def test_each_fault_is_reported_as_its_own_outcome(broker: Broker, tmp_path: Pat
         "nd-ota-4": "no_answer",
     }
     assert expected == outcomes(report)
+    assert OLD == next(n.new_version for n in report.nodes if n.node_uid == "nd-ota-3")
     assert [OLD] * 4 == [ctx.registry.get_node(u).fw_version for u in uids]
     assert ["failed"] * 4 == [ctx.registry.audit_log(node_uid=u)[0]["outcome"] for u in uids]
 
