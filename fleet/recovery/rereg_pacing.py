@@ -50,7 +50,7 @@ class TokenBucket:
     def hold(self, seconds: float) -> None:
         """Grant nothing for the next `seconds` (e.g. the server asked us to back off)."""
         self._refill()
-        self._tokens = min(self._tokens, -seconds * self.rate)
+        self._tokens = min(self._tokens, 1.0 - seconds * self.rate)
 
     def seconds_for(self, n: int) -> float:
         """How long `n` more grants take at this rate, from now (an ETA)."""
