@@ -266,9 +266,11 @@ class LoaderSession:
         block = data[16 : 16 + size]
         if len(block) != size or checksum(block) != chk & 0xFF:
             raise CommandError(STUB_BAD_CHECKSUM if self.stub else ROM_BAD_CRC)
-        if seq != state.next_seq:  # a retried block: already written, acknowledge again
+        if seq < state.next_seq:  # a retried block: already written, acknowledge again
             self._reply(op)
             return
+        if seq > state.next_seq:  # a block went missing: the write cannot continue
+            raise CommandError(STUB_BAD_CHECKSUM if self.stub else ROM_FAILED)
         if state.inflater is not None:
             try:
                 plain = state.inflater.decompress(block)
