@@ -58,9 +58,10 @@ def station(
 ) -> None:
     """Flash each board that is plugged in: find its node by MAC, write firmware and its NVS.
 
-    One worker process per port, a progress bar per port, an audit record per job. A board
-    unplugged mid-write still needs a reflash and is redone when it is plugged back in.
-    Without --watch the station handles the boards present now and exits (--once).
+    One worker process per port, a progress bar per port, an audit record per job.
+
+    A board unplugged mid-write still needs a reflash and is redone when it is plugged
+    back in. Without --watch the station handles the boards present now and exits.
     """
     from fleet.flashing.station import Station, StationEvent
     from fleet.flashing.station_job import JobOptions

@@ -37,6 +37,7 @@ class _Pacer:
         self.clock = 0.0
 
     def wait(self, n: int) -> None:
+        """Sleep until `n` more bytes have had time to cross the wire."""
         if not self.seconds_per_byte:
             return
         now = time.monotonic()
