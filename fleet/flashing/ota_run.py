@@ -207,8 +207,14 @@ class OtaRun:
             self._finish(uid, Outcome.NOT_SENT, f"node {uid}: node_secret vanished from the vault")
             return
         tracker = self.trackers[uid]
+        # marked sent first: a quick node may answer before the publish call returns
         tracker.sent(time.monotonic(), self.cfg.answer_timeout)
-        await client.publish(ota_topic(uid), json.dumps(command).encode(), qos=1)
+        try:
+            await client.publish(ota_topic(uid), json.dumps(command).encode(), qos=1)
+        except aiomqtt.MqttError as exc:
+            tracker.sent_at = None
+            self._finish(uid, Outcome.NOT_SENT, f"node {uid}: publish failed: {exc}")
+            raise
         log.info("OTA %s -> node %s (firmware %s)", t.request_id, uid, t.firmware.id)
         self._changed(tracker)
 

@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from fleet.cli.main import app
-from fleet.sim.broker import Broker
+from fleet.sim.broker import Broker, free_port
 from fleet.sim.nodes import NodeSimulator
 
 from .conftest import FAST, NEW, RUN, assign, import_firmwares, make_home, sim_node
@@ -65,3 +65,18 @@ def test_cli_unknown_node_exits_66(tmp_path: Path) -> None:
     make_home(home, [])
     r = CliRunner().invoke(app, ["--home", str(home), "ota", "nd-nope", "--json"])
     assert (66, "node nd-nope is not registered") == (r.exit_code, json.loads(r.stdout)["message"])
+
+
+def test_cli_unreachable_broker_is_named_and_nothing_is_recorded_as_done(tmp_path: Path) -> None:
+    """With no broker at the configured address the run fails with exit 75 naming it."""
+    home = tmp_path / "h"
+    node = sim_node(1)
+    ctx = make_home(home, [node])
+    assign(ctx, import_firmwares(ctx, tmp_path / "b").ota, "ph")
+    url = f"mqtt://127.0.0.1:{free_port()}"
+    env = {"FLEET_SERVICE__BROKER": url, "FLEET_OTA__LISTEN_HOST": "127.0.0.1"}
+    env["FLEET_OTA__LISTEN_PORT"] = "0"
+    r = CliRunner().invoke(app, ["--home", str(home), "ota", "nd-ota-1", "--json"], env=env)
+    assert 75 == r.exit_code
+    assert url.removeprefix("mqtt://") in json.loads(r.stdout)["message"]
+    assert [] == ctx.registry.audit_log(action="ota.update")

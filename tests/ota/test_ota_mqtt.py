@@ -114,18 +114,21 @@ def test_good_update_of_three_nodes_is_done_with_new_version_in_registry(
 
 
 def test_each_fault_is_reported_as_its_own_outcome(broker: Broker, tmp_path: Path) -> None:
-    """Checksum error, OK then silence, rollback, and a node that never answers end as
-    checksum_error, silent_after_ok, rolled_back and no_answer; none is marked updated."""
+    """Checksum error, OK then silence, rollback, a node that never answers and one that
+    holds another secret end as checksum_error, silent_after_ok, rolled_back, no_answer and
+    rejected; none is marked updated."""
     nodes = [
         sim_node(1, NodeFaults(ota_bad_checksum=True)),
         sim_node(2, NodeFaults(ota_no_return=True)),
         sim_node(3, NodeFaults(ota_rollback=True)),
+        sim_node(5),
     ]
     absent = sim_node(4)  # registered, but not running
     ctx = make_home(tmp_path / "h", [*nodes, absent], broker)
+    nodes[3].secret = "1" * 64  # the node holds another secret than the vault
     fw = import_firmwares(ctx, tmp_path / "b")
     assign(ctx, fw.ota, "ph")
-    uids = ["nd-ota-1", "nd-ota-2", "nd-ota-3", "nd-ota-4"]
+    uids = ["nd-ota-1", "nd-ota-2", "nd-ota-3", "nd-ota-4", "nd-ota-5"]
 
     report, _ = asyncio.run(run_with_sims(broker, ctx, nodes, uids))
 
@@ -134,11 +137,12 @@ def test_each_fault_is_reported_as_its_own_outcome(broker: Broker, tmp_path: Pat
         "nd-ota-2": "silent_after_ok",
         "nd-ota-3": "rolled_back",
         "nd-ota-4": "no_answer",
+        "nd-ota-5": "rejected",
     }
     assert expected == outcomes(report)
     assert OLD == next(n.new_version for n in report.nodes if n.node_uid == "nd-ota-3")
-    assert [OLD] * 4 == [ctx.registry.get_node(u).fw_version for u in uids]
-    assert ["failed"] * 4 == [ctx.registry.audit_log(node_uid=u)[0]["outcome"] for u in uids]
+    assert [OLD] * 5 == [ctx.registry.get_node(u).fw_version for u in uids]
+    assert ["failed"] * 5 == [ctx.registry.audit_log(node_uid=u)[0]["outcome"] for u in uids]
 
 
 def test_expired_url_is_refused_by_the_server_and_the_node_reports_it(
