@@ -23,9 +23,10 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import aiomqtt
+import pydantic
 
 from fleet.context import FleetContext
-from fleet.errors import BrokerError, NotFound
+from fleet.errors import BrokerError, NotFound, UsageError
 from fleet.flashing.ota import SECTION, NodeOta, OtaSettings, Outcome
 from fleet.flashing.ota_plan import OtaPlan, OtaTarget, plan_ota, select_nodes
 from fleet.flashing.ota_report import NodeResult, OtaReport, audit_plan, plan_results
@@ -351,7 +352,11 @@ async def update_nodes(
     cfg = ctx.settings.section(SECTION, OtaSettings)
     extra = {k: v for k, v in (overrides or {}).items() if v is not None}
     if extra:
-        cfg = OtaSettings.model_validate({**cfg.model_dump(), **extra})
+        try:
+            cfg = OtaSettings.model_validate({**cfg.model_dump(), **extra})
+        except pydantic.ValidationError as exc:
+            problems = "; ".join(f"{e['loc'][0]}: {e['msg']}" for e in exc.errors())
+            raise UsageError(f"ota options: {problems}") from None
     plan = plan_ota(ctx, select_nodes(ctx, uids, zone, node_type), firmware_id, force)
     audit_plan(ctx, plan)
     if plan.refused and not skip_refused:

@@ -67,6 +67,15 @@ def test_cli_unknown_node_exits_66(tmp_path: Path) -> None:
     assert (66, "node nd-nope is not registered") == (r.exit_code, json.loads(r.stdout)["message"])
 
 
+def test_cli_bad_rate_is_a_usage_error(tmp_path: Path) -> None:
+    """--rate 0 is refused as a usage error naming the option, not a traceback."""
+    home = tmp_path / "h"
+    make_home(home, [sim_node(1)])
+    r = CliRunner().invoke(app, ["--home", str(home), "ota", "nd-ota-1", "--rate", "0", "--json"])
+    assert 2 == r.exit_code
+    assert json.loads(r.stdout)["message"].startswith("ota options: rate:")
+
+
 def test_cli_unreachable_broker_is_named_and_nothing_is_recorded_as_done(tmp_path: Path) -> None:
     """With no broker at the configured address the run fails with exit 75 naming it."""
     home = tmp_path / "h"
