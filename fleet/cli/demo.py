@@ -88,6 +88,45 @@ def step_nvs(d: Demo) -> None:
     console.print(f"verify {uid}: {'OK' if report.ok else report.problems}")
 
 
+def step_station(d: Demo) -> None:
+    """Firmware imported and assigned; dead nodes reflashed by the station on virtual ESP32s."""
+    from fleet.firmware.store import FirmwareStore
+    from fleet.flashing.station import Station
+    from fleet.flashing.station_job import JobOptions
+    from fleet.sim.esp32 import VirtualEsp32, serve_devices
+    from fleet.sim.firmware_gen import write_bundle
+    from fleet.sim.site import CHIP_OF_TYPE
+
+    store = FirmwareStore(d.ctx.registry, d.home)
+    chips = sorted(set(CHIP_OF_TYPE.values()))
+    for i, chip in enumerate(chips):
+        bundle = write_bundle(d.home / "builds" / chip, chip, app_size=300_000, seed=i + 1)
+        entry, _new = store.import_bundle(bundle.path)
+        for ntype, c in CHIP_OF_TYPE.items():
+            if c == chip:
+                store.assign(entry.id, node_type=ntype)
+        console.print(
+            f"imported and validated {entry.id} ({chip}, {entry.project} {entry.version})"
+        )
+    nodes = d.ctx.registry.list_nodes()
+    dead = [n for n in nodes if n.chip == "esp32"][:3] + [n for n in nodes if n.chip != "esp32"][:1]
+    boards = [VirtualEsp32(n.chip, n.mac or "", baud_pace=921600) for n in dead]
+    console.print(f"{len(boards)} dead nodes plugged into the station: {[n.uid for n in dead]}")
+    with serve_devices(boards) as server:
+        station = Station(JobOptions(home=str(d.home)), server.urls, scan_usb=False, once=True)
+        report = station.run()
+        by_url = dict(zip(server.urls, boards, strict=True))
+    table = Table("node", "result", "bytes", "seconds", "booted as")
+    for r in report.final():
+        boot = by_url[r.port].last_boot
+        booted = str(boot.node_config.get("node_id")) if boot and boot.node_config else "-"
+        result = r.outcome.value + (f": {r.error}" if r.error else "")
+        table.add_row(r.node_uid or "?", result, f"{r.bytes_written:,}", f"{r.seconds:.1f}", booted)
+    console.print(table)
+    if not report.ok:
+        raise FleetError("the station did not reflash every board")
+
+
 HYDRO_SCHEMA = """
 CREATE TABLE greenhouses (id bigserial PRIMARY KEY, uid varchar(64) UNIQUE, name text);
 CREATE TABLE zones (id bigserial PRIMARY KEY, greenhouse_id bigint REFERENCES greenhouses(id),
@@ -175,6 +214,7 @@ def step_backup(d: Demo) -> None:
 STEPS: list[tuple[str, Step]] = [
     ("Registry and vault", step_site),
     ("NVS escrow", step_nvs),
+    ("Technician station (virtual ESP32s)", step_station),
     ("Backup and restore drill", step_backup),
 ]
 
@@ -183,7 +223,9 @@ STEPS: list[tuple[str, Step]] = [
 def demo(
     nodes: int = typer.Option(36, "--nodes", help="How many sample nodes."),
     keep: bool = typer.Option(False, "--keep", help="Keep the demo's data directory."),
-    only: str = typer.Option(None, "--only", help="Run only steps whose title contains this."),
+    only: str = typer.Option(
+        None, "--only", help="Run only the set-up step and steps whose title contains this."
+    ),
 ) -> None:
     """Run a short scripted tour of fleet on a sample site (temporary data directory)."""
     home = Path(tempfile.mkdtemp(prefix="fleet-demo-"))
@@ -193,7 +235,7 @@ def demo(
     t0 = time.monotonic()
     try:
         for title, fn in STEPS:
-            if only and only.lower() not in title.lower():
+            if only and fn is not step_site and only.lower() not in title.lower():
                 continue
             console.rule(title)
             start = time.monotonic()
