@@ -16,7 +16,7 @@ def print_report(c: Campaign) -> None:
     d = c.details()
     counts = d["counts"]
     console.print(
-        f"campaign {c.id} [{c.state}] {c.reason}: {len(c.targets)} nodes, "
+        f"campaign {c.id} ({c.state}) {c.reason}: {len(c.targets)} nodes, "
         f"back {counts['back']}, silent {counts['silent']}, no answer {counts['no_answer']}, "
         f"refused {counts['refused']}, in progress {counts['in_progress']}",
         highlight=False,

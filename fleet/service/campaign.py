@@ -25,6 +25,9 @@ log = logging.getLogger(__name__)
 # the firmware restarts ~1 s after answering DONE. Requiring the estimate to be half a
 # second past DONE (0.2 s) keeps a node that booted just *before* the command from counting.
 BOOT_MARGIN = 0.2
+# Connect messages (status, config_report) that trail DONE by less than this still come
+# from the connection the node had when it answered: the firmware restarts ~1 s later.
+CONNECT_MARGIN = 0.25
 PROGRESS_EVERY = 5.0  # seconds between progress log lines
 PRIOR_MARGIN = 1.5  # boot estimates of one boot differ by up to ~1 s (whole-second uptime)
 
@@ -42,14 +45,14 @@ def came_back(
 ) -> bool:
     """True when `uid` shows a boot after `done_at`.
 
-    Evidence: a connect message (status, config_report) after DONE; or a heartbeat whose
+    Evidence: a connect message (status, config_report) clearly after DONE; or a heartbeat whose
     boot estimate moved past the one known before the command (`prior_boot`, which
     survives a restart of the service); or, without that, a boot estimate after DONE.
     """
     node = liveness.get(uid)
     if node is None or node.seen_at is None or node.seen_at <= done_at:
         return False
-    if node.boot_at is not None and node.boot_at > done_at:
+    if node.boot_at is not None and node.boot_at > done_at + CONNECT_MARGIN:
         return True
     est = boot_estimate(liveness, uid)
     if est is None:

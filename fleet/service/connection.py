@@ -144,7 +144,9 @@ class Connection:
                 was = self.connected.is_set()
                 self.connected.clear()
                 self.client = None
-                if was and self.on_disconnect is not None:
+                task = asyncio.current_task()
+                stopping = task is not None and task.cancelling() > 0
+                if was and not stopping and self.on_disconnect is not None:
                     self.on_disconnect(time.time())
             delay = self.backoff.next_delay()
             log.warning(

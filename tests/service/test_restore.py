@@ -59,9 +59,39 @@ def test_restart_of_the_broker_starts_a_reboot_campaign(broker: Broker, home: Pa
     campaign, text, counts_after = asyncio.run(scenario())
     assert 0 == counts_after[State.OFFLINE]
     assert str(campaign["reason"]).startswith("broker restore")
-    assert sorted(faults["no_return"]) == campaign["silent"]
+    outcome = {k: campaign[k] for k in ("silent", "no_answer", "refused", "in_progress")}
+    expected = {"silent": sorted(faults["no_return"]), "no_answer": [], "refused": {}}
+    assert {**expected, "in_progress": []} == outcome
     assert 29 == len(campaign["back"])  # type: ignore[arg-type]
     assert 'fleet_nodes{state="ONLINE"}' in text
     assert "fleet_broker_restores 1" in text
     actions = [r["action"] for r in ctx.registry.audit_log(action="broker.restore")]
     assert ["broker.restore"] == actions
+
+
+def test_only_nodes_unseen_since_the_restore_are_rebooted(broker: Broker, home: Path) -> None:
+    """With reboot_only_unseen, nodes heard from after the restore are left out."""
+    nodes = make_nodes(6, gh_uid="gh-1")
+    ctx = make_home(home, nodes)
+    cfg = settings_for(
+        broker,
+        restore_grace=3.0,
+        restore_outage=1.0,
+        reboot_only_unseen=True,
+        reboot_back_timeout=2,
+        command_timeout=1,
+    )
+    opts = SimOptions(heartbeat_interval=0.5, reconnect_delay=0.3)
+
+    async def scenario() -> list[str]:
+        sim = NodeSimulator(broker.host, broker.port, nodes, opts)
+        async with running(ctx, cfg) as svc, sim:
+            await wait_until(lambda: svc.liveness.counts()[State.ONLINE] == 6, 20)
+            sim.silence("nd-sim-4")
+            await asyncio.to_thread(broker.restart, hard=True, downtime=1.5)
+            await wait_until(lambda: bool(svc.campaigns), 30)
+            c = next(iter(svc.campaigns.values()))
+            await wait_until(lambda: c.state == FINISHED, 30)
+            return sorted(c.targets)
+
+    assert ["nd-sim-4"] == asyncio.run(scenario())
