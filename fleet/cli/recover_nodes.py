@@ -23,13 +23,26 @@ def _clock(seconds: float) -> str:
 
 
 def _queue_table(queue: dict[str, list[StationEntry]]) -> Table:
-    table = Table(title="station queue (plug in any order: each board is recognised by its MAC)")
-    for col in ("chip", "node", "type", "MAC", "ready"):
+    """Every node when there are few; per chip counts and the nodes not ready when many."""
+    title = "station queue (plug in any order: each board is recognised by its MAC)"
+    table = Table(title=title)
+    if sum(len(e) for e in queue.values()) <= 50:
+        for col in ("chip", "node", "type", "MAC", "ready"):
+            table.add_column(col)
+        for chip, entries in queue.items():
+            for e in entries:
+                ready = "[green]yes[/]" if e.ready else f"[red]no[/]: {e.note}"
+                table.add_row(chip, e.uid, e.node_type, e.mac or "-", ready)
+        return table
+    for col in ("chip", "nodes", "ready", "not ready (node: why)"):
         table.add_column(col)
     for chip, entries in queue.items():
-        for e in entries:
-            ready = "[green]yes[/]" if e.ready else f"[red]no[/]: {e.note}"
-            table.add_row(chip, e.uid, e.node_type, e.mac or "-", ready)
+        waiting = [f"{e.uid}: {e.note}" for e in entries if not e.ready]
+        shown = "\n".join(waiting[:20]) + (
+            f"\n... {len(waiting) - 20} more" if len(waiting) > 20 else ""
+        )
+        table.add_row(chip, str(len(entries)), str(len(entries) - len(waiting)), shown or "-")
+    table.caption = "the full list, with MACs: --json"
     return table
 
 

@@ -21,7 +21,7 @@ from typing import Any, ClassVar, Protocol
 import httpx
 
 from fleet.errors import FleetError
-from fleet.recovery.rereg_pacing import TokenBucket, safe_rate
+from fleet.recovery.rereg_pacing import SlidingLog, TokenBucket, default_slack, safe_rate
 
 REGISTER_PATH = "/api/nodes/register"
 
@@ -145,6 +145,9 @@ Sleep = Callable[[float], Awaitable[None]]
 class PacedRegistrar:
     """Waits for a slot of the per-IP bucket and of the identity's own bucket before sending.
 
+    The buckets pace; a log of real send times (`SlidingLog`) then guarantees the per-IP
+    limit even when a busy event loop wakes senders late and they would send in a burst.
+
     A 429 with Retry-After holds the per-IP bucket for that long: the server's view of our
     rate disagrees with ours, and every request would meet the same wall.
     """
@@ -155,14 +158,17 @@ class PacedRegistrar:
         per_ip: int,
         per_identity: int,
         window: float,
+        slack: float | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
         self.inner = inner
         self.clock = clock
         self.sleep = sleep
-        self.ip = TokenBucket(safe_rate(per_ip, window), clock)
-        self._identity_rate = safe_rate(per_identity, window)
+        self.ip = TokenBucket(safe_rate(per_ip, window, slack), clock)
+        slack = default_slack(window) if slack is None else slack
+        self.sent = SlidingLog(per_ip - 1, window + slack, clock)
+        self._identity_rate = safe_rate(per_identity, window, slack)
         self._identities: dict[str, TokenBucket] = {}
 
     def _bucket(self, identity: str) -> TokenBucket:
@@ -179,6 +185,9 @@ class PacedRegistrar:
         wait = self.ip.reserve()
         if wait:
             await self.sleep(wait)
+        while wait := self.sent.wait():
+            await self.sleep(wait)
+        self.sent.record()
         answer = await self.inner.register(identity, body)
         if answer.status == 429 and answer.retry_after:
             self.ip.hold(answer.retry_after)

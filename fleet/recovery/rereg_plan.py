@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,17 +49,35 @@ class ReregisterPlan:
     station_queue: dict[str, list[StationEntry]]
 
 
-def station_queue(ctx: FleetContext, nodes: list[Node]) -> dict[str, list[StationEntry]]:
-    """Every node of `nodes` for the recovery station, grouped by chip, sorted by uid."""
+def _natural(uid: str) -> list[object]:
+    """Sort key putting nd-ph-2 before nd-ph-10."""
+    return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", uid)]
+
+
+def station_queue(
+    ctx: FleetContext, nodes: list[Node], planning: bool = False
+) -> dict[str, list[StationEntry]]:
+    """Every node of `nodes` for the recovery station, grouped by chip, in uid order.
+
+    `planning`: notes say what the run will do (build missing images, adopt secrets).
+    """
     with_secret = {i.subject for i in ctx.vault.history(NODE_SECRET)}
     with_image = {i.subject for i in ctx.vault.history(IMAGE_KIND)}
     queue: dict[str, list[StationEntry]] = {}
-    for node in sorted(nodes, key=lambda n: n.uid):
+    for node in sorted(nodes, key=lambda n: _natural(n.uid)):
         note = None
         if node.uid not in with_secret:
-            note = "secret lost: run again with --rotate-lost-secrets"
+            note = (
+                "no secret in the vault: adopted from the backend, else --rotate-lost-secrets"
+                if planning
+                else "secret lost: run again with --rotate-lost-secrets"
+            )
         elif node.uid not in with_image:
-            note = "no NVS image escrowed (see `fleet nvs build`)"
+            note = (
+                "NVS image built by the run"
+                if planning
+                else "no NVS image escrowed (see `fleet nvs build`)"
+            )
         entry = StationEntry(
             node.uid, node.mac, node.hardware_id, node.node_type, note is None, note
         )
@@ -74,7 +93,7 @@ def plan_reregister(ctx: FleetContext, cfg: BackendSettings) -> ReregisterPlan:
     journal = RegJournal.open(path) if path.exists() else RegJournal(path)
     todo = [n for n in nodes if not journal.done(n.uid)]
     with_secret = {i.subject for i in ctx.vault.history(NODE_SECRET)}
-    eta = len(todo) / safe_rate(cfg.per_ip_per_min, cfg.window_seconds)
+    eta = len(todo) / safe_rate(cfg.per_ip_per_min, cfg.window_seconds, cfg.pacing_slack)
     return ReregisterPlan(
         backend=cfg.url,
         journal=path,
@@ -86,5 +105,5 @@ def plan_reregister(ctx: FleetContext, cfg: BackendSettings) -> ReregisterPlan:
         per_ip_per_min=cfg.per_ip_per_min,
         window_seconds=cfg.window_seconds,
         secrets_missing=sorted(n.uid for n in nodes if n.uid not in with_secret),
-        station_queue=station_queue(ctx, nodes),
+        station_queue=station_queue(ctx, nodes, planning=True),
     )

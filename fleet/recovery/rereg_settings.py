@@ -28,8 +28,9 @@ class BackendSettings(pydantic.BaseModel):
     per_identity_per_min: int = 10
     per_ip_per_min: int = 120
     window_seconds: float = 60.0  # the limits' window; 60 upstream, smaller for test doubles
+    pacing_slack: float | None = None  # seconds added to the window; default max(0.25, 2 %)
     timeout: float = 10.0
-    concurrency: int = 4
+    concurrency: int = 8
     max_attempts: int = 6
     backoff_base: float = 1.0
     backoff_max: float = 60.0

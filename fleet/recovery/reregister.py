@@ -114,7 +114,8 @@ class _Campaign:
         self.remaining = 0
 
     def eta(self) -> float:
-        return self.remaining / safe_rate(self.cfg.per_ip_per_min, self.cfg.window_seconds)
+        rate = safe_rate(self.cfg.per_ip_per_min, self.cfg.window_seconds, self.cfg.pacing_slack)
+        return self.remaining / rate
 
     async def run(self, todo: list[Node]) -> None:
         self.remaining = len(todo)

@@ -34,7 +34,7 @@ def test_150_nodes_paced_under_the_limits_never_throttled(
 def test_injected_5xx_and_429_are_retried(
     make_home: MakeHome, double: BackendDouble, run_lib: RunLib
 ) -> None:
-    """Three 503s and two 429s (one without Retry-After) are retried until every node is in."""
+    """Three 503s and two 429s (without Retry-After) are retried until every node is in."""
     home = make_home(6, double.url)
     double.fail_next(3)
     double.throttle_next(2, retry_after=None)
@@ -84,7 +84,7 @@ def test_bad_token_stops_at_once_and_marks_nothing(
         run_lib(home, token="wrong-token")
     assert 77 == caught.value.exit_code
     assert "wrong-token" not in caught.value.message
-    assert 4 >= len(double.log)  # one request per worker at most
+    assert 8 >= len(double.log)  # at most one request per worker (concurrency 8)
     journal = RegJournal.open(next((home / "recovery").glob("reregister-*.jsonl")))
     assert [] == [uid for uid in journal.last if journal.done(uid)]
     assert {} == double.rows

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from fleet.recovery.backend import parse_retry_after
 from fleet.recovery.rereg_journal import REGISTERED, RegJournal
-from fleet.recovery.rereg_pacing import TokenBucket, safe_rate
+from fleet.recovery.rereg_pacing import SlidingLog, TokenBucket, safe_rate
 
 
 @settings(max_examples=60, deadline=None)
@@ -54,3 +54,16 @@ def test_journal_cuts_a_torn_line_and_keeps_the_rest(tmp_path: Path) -> None:
     final = RegJournal.open(path)
     assert (True, True) == (final.done("nd-ph-1"), final.done("nd-ph-2"))
     assert 2 == len(path.read_text(encoding="utf-8").splitlines())
+
+
+def test_sliding_log_stops_a_late_burst() -> None:
+    """Senders woken late cannot burst past the limit: the log of real send times holds them."""
+    now = [0.0]
+    log = SlidingLog(3, 10.0, lambda: now[0])
+    for _ in range(3):
+        assert 0.0 == log.wait()
+        log.record()
+    now[0] = 4.0
+    assert 6.0 == log.wait()
+    now[0] = 10.5
+    assert 0.0 == log.wait()
