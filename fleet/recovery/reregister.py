@@ -85,7 +85,9 @@ def build_registrar(
     """(Retrying(Paced(Http)), the Http layer to close) from the `[backend]` settings."""
     assert cfg.url is not None
     http = HttpRegistrar(cfg.url, token, cfg.timeout, counters)
-    paced = PacedRegistrar(http, cfg.per_ip_per_min, cfg.per_identity_per_min, cfg.window_seconds)
+    paced = PacedRegistrar(
+        http, cfg.per_ip_per_min, cfg.per_identity_per_min, cfg.window_seconds, cfg.pacing_slack
+    )
     policy = RetryPolicy(cfg.max_attempts, cfg.backoff_base, cfg.backoff_max)
     return RetryingRegistrar(paced, policy, counters, cfg.url), http
 
