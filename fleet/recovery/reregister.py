@@ -113,6 +113,7 @@ class _Campaign:
         self.rotate_lost, self.progress = rotate_lost, progress
         self.unreachable_in_a_row = 0
         self.answered = False
+        self.give_up_after = 3
         self.remaining = 0
 
     def eta(self) -> float:
@@ -125,6 +126,8 @@ class _Campaign:
         for node in todo:
             queue.put_nowait(node)
         workers = max(1, min(self.cfg.concurrency, len(todo)))
+        # nothing answered for this many nodes in a row: the backend is down, not a node
+        self.give_up_after = min(len(todo), max(3, workers))
         try:
             async with asyncio.TaskGroup() as tg:
                 for i in range(workers):
@@ -140,7 +143,7 @@ class _Campaign:
                 answer = await self.registrar.register(identity, body)
             except BackendUnreachable as exc:
                 self.unreachable_in_a_row += 1
-                if not self.answered and self.unreachable_in_a_row >= max(3, self.cfg.concurrency):
+                if not self.answered and self.unreachable_in_a_row >= self.give_up_after:
                     raise
                 self._failed(node, None, exc.detail, self.cfg.max_attempts)
                 continue

@@ -19,7 +19,8 @@ Limits are per `window` seconds (60 upstream) so tests scale a minute down to se
 the clock is injectable (`clock=`) so the limits themselves can be checked without sleeping.
 Faults: `fail_next(n, status)` answers the next n authenticated requests with a 5xx (or
 any status),
-`throttle_next(n, retry_after)` with a 429, `delay` slows every answer, and
+`throttle_next(n, retry_after)` with a 429, `slow_next(n, s)` holds the next n answers s
+seconds, `delay` slows every answer, and
 `send_secret=False` models a backend that keeps node secrets to itself.
 
 `python -m fleet.sim.backend --port P --token-file F` runs one for trying `fleet recover
@@ -73,6 +74,8 @@ class _Faults:
     fail_status: int = 503
     throttle: int = 0
     throttle_retry_after: int | None = 1
+    slow: int = 0
+    slow_seconds: float = 0.0
 
 
 @dataclass
@@ -152,6 +155,19 @@ class BackendDouble:
         """Answer the next `n` authenticated requests with 429 (Retry-After omitted if None)."""
         with self._lock:
             self._faults.throttle, self._faults.throttle_retry_after = n, retry_after
+
+    def slow_next(self, n: int, seconds: float) -> None:
+        """Hold the next `n` requests `seconds` before answering (client timeouts)."""
+        with self._lock:
+            self._faults.slow, self._faults.slow_seconds = n, seconds
+
+    def take_slow(self) -> float:
+        """Seconds this request must be held (consumes one `slow_next` request)."""
+        with self._lock:
+            if self._faults.slow <= 0:
+                return self.delay
+            self._faults.slow -= 1
+            return self._faults.slow_seconds
 
     def row_for(self, hardware_id: str | None = None, uid: str | None = None) -> BackendRow | None:
         """The row of `hardware_id` (or of `uid`), or None."""
@@ -314,8 +330,9 @@ def _handler_for(double: BackendDouble) -> type[BaseHTTPRequestHandler]:
                 body: Any = json.loads(raw or b"null")
             except ValueError:
                 body = None
-            if double.delay:
-                time.sleep(double.delay)
+            hold = double.take_slow()
+            if hold:
+                time.sleep(hold)
             status, doc, retry_after = double.handle(
                 self.client_address[0], self.headers.get("Authorization"), body
             )
@@ -328,8 +345,11 @@ def _handler_for(double: BackendDouble) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Length", str(len(data)))
             if retry_after:
                 self.send_header("Retry-After", str(retry_after))
-            self.end_headers()
-            self.wfile.write(data)
+            try:
+                self.end_headers()
+                self.wfile.write(data)
+            except (BrokenPipeError, ConnectionResetError):
+                self.close_connection = True  # the client gave up waiting (a timeout test)
 
     return Handler
 

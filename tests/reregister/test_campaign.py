@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from fleet.recovery.backend import BackendUnauthorized
+from fleet.recovery.backend import BackendUnauthorized, BackendUnreachable
 from fleet.recovery.rereg_journal import RegJournal
 from fleet.recovery.reregister import ReregisterReport
 from fleet.sim.backend import BackendDouble
@@ -113,3 +113,38 @@ def test_other_4xx_is_final_and_recorded(
         report.failed
     )
     assert 1 == report.requests
+
+
+def test_timeouts_are_retried(make_home: MakeHome, double: BackendDouble, run_lib: RunLib) -> None:
+    """Two answers slower than the client's timeout are retried; every node registers."""
+    home = make_home(2, double.url, timeout=0.3)
+    double.slow_next(2, 1.0)
+    report = run_lib(home)
+    assert (2, [], 2) == (len(report.registered), report.failed, report.retries)
+    assert 2 == len(double.rows)
+
+
+def test_backend_that_never_answers_stops_the_run(
+    make_home: MakeHome, double: BackendDouble, run_lib: RunLib
+) -> None:
+    """A backend that answers nothing in time ends the run with BackendUnreachable (exit 69)."""
+    home = make_home(3, double.url, timeout=0.2, max_attempts=2)
+    double.delay = 0.6
+    with pytest.raises(BackendUnreachable) as caught:
+        run_lib(home)
+    assert 69 == caught.value.exit_code
+
+
+def test_hello_mode_registers_with_provisioning_meta(
+    make_home: MakeHome, double: BackendDouble, run_lib: RunLib
+) -> None:
+    """mode = "hello" sends node_hello bodies; the backend's rows carry our uids and types."""
+    home = make_home(3, double.url, mode="hello")
+    report = run_lib(home)
+    assert 3 == len(report.registered)
+    rows = sorted((r.uid, r.hardware_id, r.type) for r in double.rows.values())
+    assert [
+        ("nd-light-0", "esp32-00a000000000", "light"),
+        ("nd-ph-1", "esp32-00a000000001", "ph"),
+        ("nd-ph-2", "esp32-00a000000002", "ph"),
+    ] == rows
