@@ -148,3 +148,14 @@ def test_hello_mode_registers_with_provisioning_meta(
         ("nd-ph-1", "esp32-00a000000001", "ph"),
         ("nd-ph-2", "esp32-00a000000002", "ph"),
     ] == rows
+
+
+def test_retries_of_one_node_stay_under_the_per_identity_limit(
+    make_home: MakeHome, double: BackendDouble, run_lib: RunLib
+) -> None:
+    """Twelve 503s for one node: its 13 requests are paced under 10 per window, never a 429."""
+    home = make_home(1, double.url, max_attempts=14, backoff_base=0.01, backoff_max=0.02)
+    double.fail_next(12)
+    report = run_lib(home)
+    assert (["nd-light-0"], 13, 0) == (report.registered, report.requests, report.throttled)
+    assert {503: 12, 201: 1} == double.statuses()
