@@ -111,8 +111,10 @@ class CampaignRunner:
                 await asyncio.to_thread(self.store.drop_targets, c, heard)
                 log.info("campaign %s: %d nodes heard since the restore left out", c.id, len(heard))
         for t in c.targets.values():
-            if t.outcome in (Outcome.SENT,):  # interrupted: its answer is lost
+            if t.outcome == Outcome.SENT:
+                # interrupted: the answer was lost by us, so that attempt does not count
                 t.outcome = Outcome.PENDING
+                t.attempts = max(0, t.attempts - 1)
                 self._touch(t)
         c.state = RUNNING
         c.started_at = c.started_at or time.time()
@@ -157,6 +159,11 @@ class CampaignRunner:
             await self._send_one(self.c.targets[slot.uid])
 
     async def _send_one(self, t: Target) -> None:
+        if t.sent_at is not None and came_back(self.liveness, t.uid, t.sent_at, t.prior_boot):
+            # it got an earlier attempt and rebooted; only its DONE was lost
+            t.outcome, t.done_at, t.back_at = Outcome.BACK, t.sent_at, time.time()
+            self._touch(t)
+            return
         while True:
             await self.wait_connected()
             try:
