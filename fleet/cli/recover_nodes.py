@@ -130,6 +130,9 @@ def nodes(
     rotate_lost: bool = typer.Option(
         False, "--rotate-lost-secrets", help="Give nodes whose secret is lost a fresh one."
     ),
+    rebuild_nvs: bool = typer.Option(
+        False, "--rebuild-nvs", help="Rebuild every node's NVS image, not only missing ones."
+    ),
     fresh: bool = typer.Option(
         False, "--fresh", help="Start a new campaign (the old journal is kept aside)."
     ),
@@ -156,7 +159,9 @@ def nodes(
             if not typer.confirm("Re-register these nodes now?", err=True):
                 raise UsageError("re-registration not started (answered no)")
         if as_json:
-            report = reregister(fctx, cfg, token, rotate_lost=rotate_lost, fresh=fresh)
+            report = reregister(
+                fctx, cfg, token, rotate_lost=rotate_lost, fresh=fresh, rebuild_nvs=rebuild_nvs
+            )
         else:
             with Progress(
                 TextColumn("recover nodes"),
@@ -167,7 +172,13 @@ def nodes(
                 console=err_console,
             ) as bar:
                 report = reregister(
-                    fctx, cfg, token, rotate_lost=rotate_lost, fresh=fresh, progress=_Bar(bar)
+                    fctx,
+                    cfg,
+                    token,
+                    rotate_lost=rotate_lost,
+                    fresh=fresh,
+                    rebuild_nvs=rebuild_nvs,
+                    progress=_Bar(bar),
                 )
     if as_json:
         print_json(report)

@@ -114,6 +114,7 @@ class _Campaign:
         self.unreachable_in_a_row = 0
         self.answered = False
         self.give_up_after = 3
+        self.rebuilt: set[str] = set()
         self.remaining = 0
 
     def eta(self) -> float:
@@ -198,6 +199,8 @@ class _Campaign:
         elif secret == LOST:
             self.report.secrets_lost.append(uid)
         self.report.nvs_rebuilt += rebuilt
+        if rebuilt:
+            self.rebuilt.add(uid)
         if error:
             self.report.nvs_failed.append({"uid": uid, "reason": error})
 
@@ -233,10 +236,12 @@ class _Campaign:
             self.journal.append(ROTATED, node.uid, secret=settled.secret)
 
 
-def _build_missing_images(ctx: FleetContext, nodes: list[Node], report: ReregisterReport) -> None:
-    """Escrow an NVS image for every node that has a secret but no image yet."""
+def _build_images(
+    ctx: FleetContext, nodes: list[Node], report: ReregisterReport, every: bool, done: set[str]
+) -> None:
+    """Escrow an image for every node with a secret but no image (`every`: all but `done`)."""
     with_secret = {i.subject for i in ctx.vault.history(NODE_SECRET)}
-    with_image = {i.subject for i in ctx.vault.history(IMAGE_KIND)}
+    with_image = set(done) if every else {i.subject for i in ctx.vault.history(IMAGE_KIND)}
     missing = [n for n in nodes if n.uid in with_secret and n.uid not in with_image]
     if not missing:
         return
@@ -252,6 +257,7 @@ def reregister(
     *,
     rotate_lost: bool = False,
     fresh: bool = False,
+    rebuild_nvs: bool = False,
     progress: RegProgress | None = None,
     registrar: Registrar | None = None,
 ) -> ReregisterReport:
@@ -259,6 +265,8 @@ def reregister(
 
     Raises BackendUnauthorized (401: stops at once) and BackendUnreachable (the backend
     never answered at all). `registrar` replaces the HTTP stack (tests, dry runs).
+    `rebuild_nvs` rebuilds every node's image at the end (e.g. site values changed), not
+    only the missing ones.
     """
     assert cfg.url is not None
     start = time.monotonic()
@@ -295,7 +303,7 @@ def reregister(
             detail={"backend": cfg.url, "error": exc.message, "requests": counters.requests},
         )
         raise
-    _build_missing_images(ctx, nodes, report)
+    _build_images(ctx, nodes, report, rebuild_nvs, campaign.rebuilt)
     report.requests, report.throttled = counters.requests, counters.throttled
     report.server_errors, report.retries = counters.server_errors, counters.retries
     report.elapsed = round(time.monotonic() - start, 3)

@@ -103,3 +103,17 @@ def test_run_killed_after_adopting_rebuilds_nvs_on_resume(
     report = run_lib(home)
     assert ([uid], []) == (report.registered, report.secrets_adopted)
     assert upstream == nvs_secret(ctx, uid)
+
+
+def test_rebuild_nvs_rebuilds_every_image_once(
+    make_home: MakeHome, double: BackendDouble, run_lib: RunLib, lib_ctx: LibCtx
+) -> None:
+    """rebuild_nvs escrows a new image for every node, once, also for nodes already done."""
+    home = make_home(3, double.url)
+    run_lib(home)  # adopts the double's fresh secrets: three images
+    ctx = lib_ctx(home)
+    before = {uid: escrowed(ctx, uid)[1]["record"] for uid in ("nd-light-0", "nd-ph-1")}
+    report = run_lib(home, rebuild_nvs=True)
+    assert (3, 0) == (report.nvs_rebuilt, report.requests)
+    after = {uid: escrowed(ctx, uid)[1]["record"] for uid in ("nd-light-0", "nd-ph-1")}
+    assert all(after[u] > before[u] for u in before)
