@@ -250,6 +250,11 @@ def _build_images(
     report.nvs_failed.extend({"uid": uid, "reason": why} for uid, why in result.failures)
 
 
+async def _close(http: HttpRegistrar | None) -> None:
+    if http is not None:
+        await http.aclose()
+
+
 def reregister(
     ctx: FleetContext,
     cfg: BackendSettings,
@@ -290,12 +295,11 @@ def reregister(
         try:
             await campaign.run(todo)
         finally:
-            if http is not None:
-                await http.aclose()
+            await _close(http)
 
     try:
-        if todo:
-            asyncio.run(main())
+        # main() closes the pool; with nothing to send it only closes it
+        asyncio.run(main() if todo else _close(http))
     except (BackendUnauthorized, BackendUnreachable) as exc:
         ctx.registry.audit(
             "reregister.run",
