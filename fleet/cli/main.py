@@ -37,7 +37,11 @@ _GROUPS: list[tuple[str, str, str]] = [
     ("nvs", "nvs", "Build, escrow, show, verify and diff node NVS images."),
     ("site", "site", "Site-wide NodeConfig values (Wi-Fi, MQTT); passwords go to the vault."),
     ("sim", "sim", "Testing aids: virtual ESP32 boards and simulated nodes."),
-    ("recover", "recover", "After a loss: whole-site recovery (site), fleet re-registration (nodes)."),
+    (
+        "recover",
+        "recover",
+        "After a loss: whole-site recovery (site), fleet re-registration (nodes).",
+    ),
     ("drill", "", ""),
     ("status", "", ""),
     ("restore", "", ""),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,7 @@ from rich.table import Table
 
 from fleet.cli._common import JSON_OPTION, console, handle_errors, print_json, state
 from fleet.errors import NotFound, UsageError
-from fleet.registry import NodeSpec
+from fleet.registry import Node, NodeSpec
 from fleet.registry.export import export_nodes
 from fleet.registry.hydro_db import read_hydro_nodes
 from fleet.registry.importing import ImportRow, import_rows, read_rows
@@ -85,26 +86,7 @@ def import_(
         )
 
 
-_NODE_KEYS = [
-    "uid",
-    "hardware_id",
-    "mac",
-    "chip",
-    "node_type",
-    "gh_uid",
-    "zone_uid",
-    "name",
-    "fw_version",
-    "state",
-    "state_since",
-    "last_seen_at",
-    "last_heartbeat_at",
-    "rssi",
-    "free_heap",
-    "uptime",
-    "created_at",
-    "updated_at",
-]
+_NODE_KEYS = [f.name for f in dataclasses.fields(Node)]
 
 
 def _node_dict(n: Any) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import getpass
 import socket
 from collections.abc import Iterable, Iterator
@@ -26,23 +27,8 @@ from fleet.registry.db import make_engine, migrate
 from fleet.registry.models import AuditRow, CandidateRow, NodeRow, utcnow
 from fleet.registry.node import Node
 
-_EDITABLE = {
-    "hardware_id",
-    "mac",
-    "chip",
-    "node_type",
-    "gh_uid",
-    "zone_uid",
-    "name",
-    "fw_version",
-    "state",
-    "state_since",
-    "last_seen_at",
-    "last_heartbeat_at",
-    "rssi",
-    "free_heap",
-    "uptime",
-}
+# Everything but the key and the bookkeeping timestamps can be changed.
+_EDITABLE = {f.name for f in dataclasses.fields(Node)} - {"uid", "created_at", "updated_at"}
 
 
 def default_actor() -> str:

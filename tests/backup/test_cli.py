@@ -1,4 +1,3 @@
-# ruff: noqa: SIM300  (project style: asserts read `expected == actual`)
 """`fleet backup` as a user runs it: keygen, run, list, verify, prune; --json and exit codes."""
 
 from __future__ import annotations

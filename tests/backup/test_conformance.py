@@ -1,4 +1,3 @@
-# ruff: noqa: SIM300  (project style: asserts read `expected == actual`)
 """The conformance suite every file layer passes: back up a fixture, restore it with stock
 tools (`age -d -i`, `zstd -dc`, `tar -x`) and with the layer's own restore, compare."""
 

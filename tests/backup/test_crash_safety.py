@@ -1,4 +1,3 @@
-# ruff: noqa: SIM300  (project style: asserts read `expected == actual`)
 """Crash safety: a real `fleet backup run` killed with SIGKILL at random moments never leaves
 a partial snapshot listed, never damages an earlier one, and never blocks the next run."""
 

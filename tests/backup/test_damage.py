@@ -1,4 +1,3 @@
-# ruff: noqa: SIM300  (project style: asserts read `expected == actual`)
 """Damage is detected and named: flipped bytes, truncation, swapped artifacts, wrong key,
 edited manifest; and restore refuses archive entries that would escape the target."""
 

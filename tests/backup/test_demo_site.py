@@ -1,4 +1,3 @@
-# ruff: noqa: SIM300  (project style: asserts read `expected == actual`)
 """The demo site backs up completely and verifies reading every byte."""
 
 from __future__ import annotations

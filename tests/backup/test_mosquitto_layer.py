@@ -1,4 +1,3 @@
-# ruff: noqa: SIM300  (project style: asserts read `expected == actual`)
 """The mosquitto layer against a real broker: it asks the broker to save (SIGUSR1), captures
 the database after the save, and the restored database brings the retained messages back."""
 

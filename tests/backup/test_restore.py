@@ -1,4 +1,3 @@
-# ruff: noqa: SIM300  (project style: asserts read `expected == actual`)
 """`restore_layer` (the library half of `fleet restore --layer`) and post-restore commands."""
 
 from __future__ import annotations

@@ -1,5 +1,4 @@
 """The Mosquitto launcher: real broker, same port across restarts, persistence kept."""
-# ruff: noqa: SIM300  (project style: asserts read `expected == actual`)
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
 """`fleet sim nodes` and simulation of the registry's own nodes."""
-# ruff: noqa: SIM300  (project style: asserts read `expected == actual`)
 
 from __future__ import annotations
 

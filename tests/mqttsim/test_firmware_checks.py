@@ -3,7 +3,6 @@
 Signatures here are computed by this file's own HMAC code, not by fleet.protocol, so the
 simulator is checked against the contract, not against itself.
 """
-# ruff: noqa: SIM300  (project style: asserts read `expected == actual`)
 
 from __future__ import annotations
 

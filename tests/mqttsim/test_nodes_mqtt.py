@@ -1,5 +1,4 @@
 """Simulated nodes on a real Mosquitto behave like hydro 2.0 firmware, seen from outside."""
-# ruff: noqa: SIM300  (project style: asserts read `expected == actual`)
 
 from __future__ import annotations
 

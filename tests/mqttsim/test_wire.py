@@ -1,5 +1,4 @@
 """The simulator's MQTT framing: packets split or glued by TCP are read correctly."""
-# ruff: noqa: SIM300  (project style: asserts read `expected == actual`)
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
 """`fleet site` and `fleet nvs` through the real executable; no plaintext secret on disk."""
-# ruff: noqa: SIM300  (project style: asserts read `expected == actual`)
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
 """The escrow: images built from the registry and site values, kept encrypted in the vault."""
-# ruff: noqa: SIM300  (project style: asserts read `expected == actual`)
 
 from __future__ import annotations
 

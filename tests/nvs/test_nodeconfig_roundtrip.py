@@ -1,5 +1,4 @@
 """Every template renders to a valid NodeConfig whose NVS image reads back identically."""
-# ruff: noqa: SIM300  (project style: asserts read `expected == actual`)
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
 """Damaged and device-worn images: each problem is named by page, entry and check."""
-# ruff: noqa: SIM300  (project style: asserts read `expected == actual`)
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
 """Our parser against images it did not build: the generator's file API and CLI."""
-# ruff: noqa: SIM300  (project style: asserts read `expected == actual`)
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
 """Whatever valid entries go into the builder, our parser reads the same values back."""
-# ruff: noqa: SIM300  (project style: asserts read `expected == actual`)
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
 """NodeConfig rules as the firmware applies them; violations name node, field and rule."""
-# ruff: noqa: SIM300  (project style: asserts read `expected == actual`)
 
 from __future__ import annotations
 

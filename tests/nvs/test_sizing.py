@@ -1,5 +1,4 @@
 """The image is as large as the nvs partition of the node's assigned firmware."""
-# ruff: noqa: SIM300  (project style: asserts read `expected == actual`)
 
 from __future__ import annotations
 
