@@ -28,7 +28,8 @@ BOOT_MARGIN = 0.2
 # Connect messages (status, config_report) that trail DONE by less than this still come
 # from the connection the node had when it answered: the firmware restarts ~1 s later.
 CONNECT_MARGIN = 0.25
-PROGRESS_EVERY = 5.0  # seconds between progress log lines
+PROGRESS_EVERY = 5.0
+RETRY_DELAY = 1.0  # seconds before a retry round  # seconds between progress log lines
 PRIOR_MARGIN = 1.5  # boot estimates of one boot differ by up to ~1 s (whole-second uptime)
 
 
@@ -146,6 +147,8 @@ class CampaignRunner:
             if not self.retry:
                 await asyncio.sleep(0.2)
                 continue
+            # let a time broadcast reach nodes that answered time_not_synced first
+            await asyncio.sleep(RETRY_DELAY)
             batch, self.retry = self.retry, []
             await self._send_paced(batch, seed=c.seed + round_)
             round_ += 1

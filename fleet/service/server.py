@@ -99,7 +99,7 @@ class Service:
             cfg.command_rate_per_node,
             cfg.command_rate_global,
         )
-        self.timesync = TimeSync(self.connection.publish)
+        self.timesync = TimeSync(self._publish_qos0)
         self.dispatcher.on_response = self.sender.on_response
         self.dispatcher.on_uptime = self._uptime
         if cfg.time_sync:
@@ -112,6 +112,10 @@ class Service:
         self.metrics_port: int | None = None
         self.ready = asyncio.Event()
         self.restores = 0
+
+    async def _publish_qos0(self, topic: str, payload: bytes) -> None:
+        # time responses are idempotent broadcasts: nothing to wait for
+        await self.connection.publish(topic, payload, qos=0)
 
     # -- node directory ----------------------------------------------------------------
     def _route(self, uid: str) -> Route:

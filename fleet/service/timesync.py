@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from collections.abc import Awaitable, Callable
 
 from fleet.errors import BrokerError
 from fleet.protocol.messages import time_response
 from fleet.protocol.topics import TIME_RESPONSE_TOPIC
+
+log = logging.getLogger(__name__)
+PUBLISH_TIMEOUT = 2.0
 
 
 class TimeSync:
@@ -36,8 +40,11 @@ class TimeSync:
             self.wanted.clear()
             payload = json.dumps(time_response(time.time())).encode()
             try:
-                await self.publish(TIME_RESPONSE_TOPIC, payload)
+                # never let one lost acknowledgement hold back the next answer
+                await asyncio.wait_for(self.publish(TIME_RESPONSE_TOPIC, payload), PUBLISH_TIMEOUT)
                 self.responses += 1
-            except BrokerError:
+                log.debug("time response %d published", self.responses)
+            except (BrokerError, TimeoutError) as exc:
+                log.debug("time response not published: %s", exc)
                 self.wanted.set()  # answer once we are back
             await asyncio.sleep(self.window)
