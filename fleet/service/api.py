@@ -51,6 +51,7 @@ class ControlApi:
         return result
 
     async def op_status(self, req: dict[str, Any]) -> dict[str, Any]:
+        """Service status: connection, node counts per state, message counters, campaigns."""
         s = self.s
         return {
             "pid": os.getpid(),
@@ -66,6 +67,7 @@ class ControlApi:
         }
 
     async def op_nodes(self, req: dict[str, Any]) -> dict[str, Any]:
+        """Every tracked node with its live state and heartbeat fields."""
         return {
             "nodes": [
                 {
@@ -84,6 +86,7 @@ class ControlApi:
         }
 
     async def op_command(self, req: dict[str, Any]) -> dict[str, Any]:
+        """Send one signed command; with `wait`, answer with the node's final response."""
         uid, cmd = req.get("uid"), req.get("cmd")
         params = req.get("params") or {}
         if not isinstance(uid, str) or not isinstance(cmd, str) or not isinstance(params, dict):
@@ -114,6 +117,7 @@ class ControlApi:
         }
 
     async def op_reboot(self, req: dict[str, Any]) -> dict[str, Any]:
+        """Start a reboot campaign (uids, zone or all), or signal a broker restore."""
         s = self.s
         uids = req.get("uids") or None
         all_, zone = bool(req.get("all")), req.get("zone") or None
@@ -136,6 +140,7 @@ class ControlApi:
         return {"campaign": c.summary()}
 
     async def op_campaign(self, req: dict[str, Any]) -> dict[str, Any]:
+        """One campaign with its per-node report."""
         cid = req.get("id")
         if not isinstance(cid, int):
             raise UsageError("campaign needs an integer id")

@@ -30,6 +30,7 @@ class DropCounter(logging.Filter):
         self.dropped = 0
 
     def filter(self, record: logging.LogRecord) -> bool:
+        """Count and swallow a discard record (one in 10,000 passes, reworded)."""
         if record.msg == "Message queue is full. Discarding message.":
             self.dropped += 1
             if self.dropped % 10000 == 1:
