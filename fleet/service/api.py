@@ -124,13 +124,15 @@ class ControlApi:
         rate = req.get("rate")
         after_restore = bool(req.get("after_restore"))
         if after_restore and not (uids or all_ or zone):
-            c = s.broker_restored("explicit trigger")
+            now = time.time()
+            s.note_restore("explicit trigger", now)
+            c = await s.restore_campaign("explicit trigger", now)
             if c is None:
                 return {"campaign": None, "note": "auto_reboot is off: grace restarted only"}
             return {"campaign": c.summary()}
         chosen = select_nodes(s.nodes, uids, all_, zone)
         now = time.time()
-        c = s.create_campaign(
+        c = await s.create_campaign(
             chosen,
             reason="after restore (explicit)" if after_restore else "manual reboot",
             rate=float(rate) if rate else None,

@@ -112,6 +112,8 @@ class Service:
         self.metrics_port: int | None = None
         self.ready = asyncio.Event()
         self.restores = 0
+        self._restore_lock = asyncio.Lock()
+        self._background: set[asyncio.Task[Any]] = set()
 
     async def _publish_qos0(self, topic: str, payload: bytes) -> None:
         # time responses are idempotent broadcasts: nothing to wait for
@@ -164,36 +166,55 @@ class Service:
         if reason:
             self.broker_restored(reason, now)
 
-    def broker_restored(self, reason: str, now: float | None = None) -> Campaign | None:
-        """React to a broker restore: fresh grace, then (if enabled) a reboot campaign.
+    def broker_restored(self, reason: str, now: float | None = None) -> None:
+        """A broker restore was detected (called from the hot path): a fresh grace at once,
+        the audit record and the campaign (see `restore_campaign`) in the background."""
+        now = time.time() if now is None else now
+        self.note_restore(reason, now)
+        task = asyncio.get_running_loop().create_task(self.restore_campaign(reason, now))
+        self._background.add(task)
+        task.add_done_callback(self._background_done)
+
+    def note_restore(self, reason: str, now: float) -> None:
+        """Count and log a restore and give every node a fresh grace period."""
+        self.restores += 1
+        self.liveness.restart_grace(now)
+        log.warning("broker restore detected (%s)", reason)
+
+    def _background_done(self, task: asyncio.Task[Any]) -> None:
+        self._background.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("restore handling failed: %s", task.exception())
+
+    async def restore_campaign(self, reason: str, now: float) -> Campaign | None:
+        """Audit the restore and (with auto_reboot) create the reboot campaign over all nodes.
 
         A second detection while a restore campaign is still waiting only moves its
         start; while one runs, nothing new is started. Returns the campaign, if any.
         """
-        now = time.time() if now is None else now
-        self.restores += 1
-        self.liveness.restart_grace(now)
-        log.warning("broker restore detected (%s)", reason)
-        self.ctx.registry.audit("broker.restore", detail={"reason": reason})
-        if not self.cfg.auto_reboot:
-            return None
-        for c in self.campaigns.values():
-            if c.state in ACTIVE and c.reason.startswith(RESTORE_PREFIX):
-                if c.state == WAITING:
-                    c.not_before = max(c.not_before or now, now + self.cfg.grace)
-                return c
-        return self.create_campaign(
-            sorted(self.nodes),
-            reason=f"{RESTORE_PREFIX}: {reason}",
-            not_before=now + self.cfg.grace,
-            selector={
-                "all": True,
-                "restore_at": now,
-                **({"only_unseen_since": now} if self.cfg.reboot_only_unseen else {}),
-            },
-        )
+        async with self._restore_lock:  # two detections of one restart: one campaign
+            await asyncio.to_thread(
+                self.ctx.registry.audit, "broker.restore", detail={"reason": reason}
+            )
+            if not self.cfg.auto_reboot:
+                return None
+            for c in self.campaigns.values():
+                if c.state in ACTIVE and c.reason.startswith(RESTORE_PREFIX):
+                    if c.state == WAITING:
+                        c.not_before = max(c.not_before or now, now + self.cfg.grace)
+                    return c
+            return await self.create_campaign(
+                sorted(self.nodes),
+                reason=f"{RESTORE_PREFIX}: {reason}",
+                not_before=now + self.cfg.grace,
+                selector={
+                    "all": True,
+                    "restore_at": now,
+                    **({"only_unseen_since": now} if self.cfg.reboot_only_unseen else {}),
+                },
+            )
 
-    def create_campaign(
+    async def create_campaign(
         self,
         uids: list[str],
         *,
@@ -202,11 +223,15 @@ class Service:
         not_before: float | None = None,
         selector: dict[str, Any] | None = None,
     ) -> Campaign:
-        """Persist a reboot campaign over `uids` and hand it to the campaigns loop."""
+        """Persist a reboot campaign over `uids` and hand it to the campaigns loop.
+
+        Raises NodeNotFound naming the first uid that is not registered.
+        """
         unknown = [u for u in uids if u not in self.nodes]
         if unknown:
             raise NodeNotFound(unknown[0])
-        c = self.store.create(
+        c = await asyncio.to_thread(
+            self.store.create,
             uids,
             reason=reason,
             rate=rate or self.cfg.reboot_rate,

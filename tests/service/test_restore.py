@@ -95,3 +95,32 @@ def test_only_nodes_unseen_since_the_restore_are_rebooted(broker: Broker, home: 
             return sorted(c.targets)
 
     assert ["nd-sim-4"] == asyncio.run(scenario())
+
+
+def test_explicit_trigger_after_a_restore(broker: Broker, home: Path) -> None:
+    """`fleet reboot --after-restore` (the restore flow's call) starts a campaign after the
+    grace; a second call while it waits joins it; each call leaves one audit record."""
+    nodes = make_nodes(5, gh_uid="gh-1")
+    ctx = make_home(home, nodes)
+    cfg = settings_for(broker, restore_grace=0.5, reboot_back_timeout=5, command_timeout=3)
+    opts = SimOptions(heartbeat_interval=1.0, restart_after=0.3)
+
+    async def scenario() -> tuple[dict[str, object], dict[str, object]]:
+        sim = NodeSimulator(broker.host, broker.port, nodes, opts)
+        async with running(ctx, cfg) as svc, sim:
+            await wait_until(lambda: svc.liveness.counts()[State.ONLINE] == 5, 20)
+            api = ControlApi(svc)
+            first = await api.handle({"op": "reboot", "after_restore": True})
+            again = await api.handle({"op": "reboot", "after_restore": True})
+            cid = first["campaign"]["id"]
+            await wait_until(lambda: svc.campaigns[cid].state == FINISHED, 30)
+            detail = await api.handle({"op": "campaign", "id": cid})
+            return again["campaign"], detail["campaign"]
+
+    again, campaign = asyncio.run(scenario())
+    assert campaign["id"] == again["id"]
+    assert ("broker restore: explicit trigger", [n.key for n in nodes]) == (
+        campaign["reason"],
+        campaign["back"],
+    )
+    assert 2 == len(ctx.registry.audit_log(action="broker.restore"))
