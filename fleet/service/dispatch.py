@@ -70,8 +70,13 @@ class Dispatcher:
             self._handle(topic, payload, retain, now)
         except msg.MessageError as exc:
             self._bad(exc.kind, topic, exc.detail)
-        except (ValueError, TypeError, UnicodeDecodeError) as exc:
+        except (ValueError, TypeError, UnicodeDecodeError, RecursionError, OverflowError) as exc:
+            # RecursionError: deeply nested arrays ("[[[[..."); OverflowError: Infinity as
+            # an integer field (json.loads accepts it)
             self._bad("unknown", topic, exc.__class__.__name__)
+        except Exception:  # a bug of ours must not stop the service: count it, say where
+            self.malformed["internal"] += 1
+            log.exception("error handling a message on %.120r", topic)
 
     def _bad(self, kind: str, topic: str, detail: str) -> None:
         self.malformed[kind] += 1

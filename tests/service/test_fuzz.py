@@ -24,9 +24,14 @@ HANDMADE: list[tuple[str, bytes]] = [
     (f"{BASE}/heartbeat", b'{"uptime": "long", "rssi": -50}'),
     (f"{BASE}/heartbeat", b'{"uptime": 5, "fw_version": 7}'),
     (f"{BASE}/heartbeat", b'{"uptime": true}'),
+    (f"{BASE}/heartbeat", b'{"uptime": Infinity}'),
+    (f"{BASE}/heartbeat", b'{"rssi": NaN}'),
+    (f"{BASE}/heartbeat", b'{"free_heap": 1e400}'),
     (f"{BASE}/heartbeat", b"{" * 100_000),
     (f"{BASE}/heartbeat", b'{"pad": "' + b"x" * 300_000 + b'"'),
     (f"{BASE}/heartbeat", bytes(range(256))),
+    (f"{BASE}/heartbeat", b"[" * 100_000 + b"]" * 100_000),
+    (f"{BASE}/system/command_response", b'{"a":' * 50_000 + b"1" + b"}" * 50_000),
     (f"{BASE}/heartbeat", b""),
     (f"{BASE}/status", b'{"status": "DANCING"}'),
     (f"{BASE}/status", b'{"ts": 5}'),
@@ -92,6 +97,7 @@ def test_malformed_payloads_are_counted_and_change_nothing(broker: Broker, home:
     malformed, by_kind, counts, status = asyncio.run(scenario())
     assert len(messages) == malformed
     assert {"heartbeat", "status", "lwt", "command_response", "node_hello"} <= set(by_kind)
+    assert "internal" not in by_kind
     assert 3 == counts[State.UNKNOWN] and 3 == sum(counts.values())
     assert before_nodes == ctx.registry.list_nodes()
     assert before_audit == len(ctx.registry.audit_log())
