@@ -40,21 +40,27 @@ def service_running(ctx: FleetContext) -> bool:
 
 
 @contextlib.asynccontextmanager
-async def standalone(ctx: FleetContext, **overrides: Any) -> AsyncIterator[Service]:
-    """A temporary in-process service (no metrics port, no automatic restore campaigns)."""
+async def standalone(
+    ctx: FleetContext, connect_timeout: float = CONNECT_TIMEOUT, **overrides: Any
+) -> AsyncIterator[Service]:
+    """A temporary in-process service (no metrics port, no automatic restore campaigns).
+
+    Raises BrokerError naming the broker (and its last answer) when it cannot connect
+    within `connect_timeout` seconds.
+    """
     cfg = load_settings(ctx, {"metrics_port": 0, "auto_reboot": False, **overrides})
     svc = Service(ctx, cfg)
     task = asyncio.create_task(svc.run(), name="fleet-serve-standalone")
     try:
         ready = asyncio.create_task(svc.ready.wait())
-        await asyncio.wait({ready, task}, timeout=CONNECT_TIMEOUT, return_when="FIRST_COMPLETED")
+        await asyncio.wait({ready, task}, timeout=connect_timeout, return_when="FIRST_COMPLETED")
         if task.done():
             task.result()  # re-raise why it stopped
         try:
-            await asyncio.wait_for(svc.connection.connected.wait(), CONNECT_TIMEOUT)
+            await asyncio.wait_for(svc.connection.connected.wait(), connect_timeout)
         except TimeoutError:
             raise BrokerError(
-                f"cannot reach {cfg.broker} within {CONNECT_TIMEOUT:.0f}s "
+                f"cannot reach {cfg.broker} within {connect_timeout:.0f}s "
                 f"({svc.connection.last_error or 'no answer'})"
             ) from None
         yield svc
