@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from fleet import errors
-from fleet.errors import FleetError, MissingPrerequisite, UsageError
+from fleet.errors import ConfigError, FleetError, MissingPrerequisite, UsageError
 from fleet.service.metrics import CONTENT_TYPE
 
 log = logging.getLogger(__name__)
@@ -60,6 +60,8 @@ async def serve_control(path: Path, handler: Handler) -> asyncio.Server:
     old = os.umask(0o177)
     try:
         server = await asyncio.start_unix_server(on_client, path=str(path), limit=MAX_REQUEST)
+    except OSError as exc:
+        raise ConfigError(f"control socket {path}: {exc.strerror or exc}") from None
     finally:
         os.umask(old)
     os.chmod(path, 0o600)
@@ -142,4 +144,10 @@ async def serve_metrics(host: str, port: int, render: Callable[[], str]) -> asyn
             with contextlib.suppress(ConnectionError):
                 writer.close()
 
-    return await asyncio.start_server(on_client, host, port)
+    try:
+        return await asyncio.start_server(on_client, host, port)
+    except OSError as exc:
+        raise ConfigError(
+            f"metrics endpoint {host}:{port}: {exc.strerror or exc} "
+            "(setting service.metrics_port; 0 = any free port)"
+        ) from None

@@ -324,10 +324,14 @@ class Service:
 
         await asyncio.to_thread(self._load_nodes)
         api = ControlApi(self)
-        control = await serve_control(self.ctx.home / self.cfg.control_socket, api.handle)
         mserver = await serve_metrics(
             self.cfg.metrics_host, self.cfg.metrics_port, self.render_metrics
         )
+        try:
+            control = await serve_control(self.ctx.home / self.cfg.control_socket, api.handle)
+        except BaseException:
+            mserver.close()
+            raise
         self.metrics_port = mserver.sockets[0].getsockname()[1]
         log.info("metrics on http://%s:%s/metrics", self.cfg.metrics_host, self.metrics_port)
         try:
