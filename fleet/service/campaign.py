@@ -122,9 +122,15 @@ class CampaignRunner:
         self.resumed_at = time.time()
         await self._flush()
         log.info("campaign %s: %d nodes at %.1f/s", c.id, len(c.targets), c.rate)
-        async with asyncio.TaskGroup() as tg:
-            tg.create_task(self._send_all(), name=f"campaign-{c.id}-send")
-            tg.create_task(self._follow(), name=f"campaign-{c.id}-follow")
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(self._send_all(), name=f"campaign-{c.id}-send")
+                tg.create_task(self._follow(), name=f"campaign-{c.id}-follow")
+        except asyncio.CancelledError:
+            # stopped (SIGTERM): keep what the last half second learned for the resume
+            if self.dirty:
+                await asyncio.shield(self._flush())
+            raise
         c.state = FINISHED
         c.finished_at = time.time()
         await self._flush()
