@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
+import subprocess
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.panel import Panel
@@ -33,9 +36,10 @@ Step = Callable[["Demo"], None]
 class Demo:
     """State shared by the demo's steps."""
 
-    def __init__(self, home: Path, nodes: int) -> None:
+    def __init__(self, home: Path, nodes: int, serve_nodes: int = 300) -> None:
         self.home = home
         self.nodes = nodes
+        self.serve_nodes = max(nodes, serve_nodes)
         self.settings = Settings.load(home, environ={})
         self._ctx: FleetContext | None = None
         self.notes: list[str] = []
@@ -127,6 +131,120 @@ def step_station(d: Demo) -> None:
         raise FleetError("the station did not reflash every board")
 
 
+def _fleet(d: Demo, *args: str) -> list[str]:
+    """The argv of a `fleet` command against the demo's data directory."""
+    import sys
+
+    return [sys.executable, "-m", "fleet", "--home", str(d.home), *args]
+
+
+def _fleet_json(d: Demo, *args: str) -> Any:
+    done = subprocess.run(_fleet(d, *args, "--json"), capture_output=True, text=True, check=False)
+    if done.returncode not in (0, 1):
+        raise FleetError(f"fleet {' '.join(args)} failed: {done.stderr.strip()[-300:]}")
+    return json.loads(done.stdout)
+
+
+def _wait(what: str, check: Callable[[], bool], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.5)
+    raise FleetError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def _terminate(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then wait; SIGKILL if it does not stop in time."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def step_serve(d: Demo) -> None:
+    """A few hundred simulated nodes, fleet serve, a broker crash, the reboot campaign."""
+    from collections import Counter
+
+    from fleet.settings import write_file_setting
+    from fleet.sim.broker import start_broker
+    from fleet.sim.site import sample_rows
+
+    known = {n.uid for n in d.ctx.registry.list_nodes()}
+    extra = [r for r in sample_rows(d.serve_nodes) if r.spec.uid not in known]
+    import_rows(d.ctx.registry, d.ctx.vault, extra, source="demo")
+    broker = start_broker(d.home / "broker", persistence=True)
+    d.cleanups.append(broker.close)
+    console.print(f"Mosquitto {broker.url} (started by the demo, persistence on)")
+    write_file_setting(d.home, "service.broker", broker.url)
+    write_file_setting(d.home, "service.restore_outage", 2)
+    d.settings.reload()
+    logs = d.home / "logs"
+    logs.mkdir(exist_ok=True)
+    timings = ["--stale-after", "6", "--offline-after", "12", "--restore-grace", "4"]
+    serve = subprocess.Popen(
+        _fleet(d, "serve", *timings, "--reboot-rate", "100", "--metrics-port", "0"),
+        stdout=subprocess.DEVNULL,
+        stderr=(logs / "serve.log").open("wb"),
+    )
+    d.cleanups.append(lambda: _terminate(serve))
+    sim = subprocess.Popen(
+        _fleet(
+            d,
+            "sim",
+            "nodes",
+            "--from-registry",
+            "--broker",
+            broker.url,
+            "--heartbeat-interval",
+            "2",
+            "--no-return",
+            "3",
+            "--seed",
+            "7",
+        ),
+        stdout=subprocess.DEVNULL,
+        stderr=(logs / "sim.log").open("wb"),
+    )
+    d.cleanups.append(lambda: _terminate(sim))
+    total = len(d.ctx.registry.list_nodes())
+
+    def states() -> Counter[str]:
+        return Counter(n.state for n in d.ctx.registry.list_nodes())
+
+    _wait("the nodes to come ONLINE", lambda: states()["ONLINE"] == total, 60)
+    console.print(f"{total} simulated nodes ONLINE: {dict(states())}")
+    console.print("[bold]kill -9 the broker[/], restart it 3 s later on the same port ...")
+    broker.restart(hard=True, downtime=3)
+
+    def campaign() -> dict[str, Any] | None:
+        found = _fleet_json(d, "campaigns", "list")
+        return found[0] if found else None
+
+    _wait("fleet serve to detect the restore", lambda: campaign() is not None, 60)
+    cid = campaign()["id"]  # type: ignore[index]
+    console.print(f"fleet serve detected the restore and started reboot campaign {cid}")
+
+    def done() -> bool:
+        info = _fleet_json(d, "campaigns", "show", str(cid))
+        return bool(info.get("finished") or info.get("state") in ("finished", "done"))
+
+    _wait("the campaign to finish", done, 120)
+    info = _fleet_json(d, "campaigns", "show", str(cid))
+    report = info.get("report", info)
+    table = Table("outcome", "nodes", title=f"campaign {cid}")
+    for key in ("back", "silent", "no_answer"):
+        table.add_row(key, f"{len(report.get(key, []))}  {', '.join(report.get(key, [])[:4])}")
+    table.add_row("refused", str(len(report.get("refused", {}))))
+    console.print(table)
+    console.print(
+        "nodes for the station: "
+        + ", ".join(report.get("silent", []) + report.get("no_answer", []))
+    )
+
+
 HYDRO_SCHEMA = """
 CREATE TABLE greenhouses (id bigserial PRIMARY KEY, uid varchar(64) UNIQUE, name text);
 CREATE TABLE zones (id bigserial PRIMARY KEY, greenhouse_id bigint REFERENCES greenhouses(id),
@@ -215,6 +333,7 @@ STEPS: list[tuple[str, Step]] = [
     ("Registry and vault", step_site),
     ("NVS escrow", step_nvs),
     ("Technician station (virtual ESP32s)", step_station),
+    ("fleet serve: liveness and reboot after a broker crash", step_serve),
     ("Backup and restore drill", step_backup),
 ]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,7 +24,7 @@ class MessageError(ValidationError):
 def _obj(kind: str, payload: bytes | str) -> dict[str, Any]:
     try:
         value = json.loads(payload)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise MessageError(kind, f"not JSON ({exc.__class__.__name__})") from None
     if not isinstance(value, dict):
         raise MessageError(kind, "not a JSON object")
@@ -38,6 +39,8 @@ def _num(kind: str, d: dict[str, Any], key: str, required: bool = False) -> int 
         return None
     if isinstance(v, bool) or not isinstance(v, int | float):
         raise MessageError(kind, f"'{key}' is not a number")
+    if isinstance(v, float) and not math.isfinite(v):
+        raise MessageError(kind, f"'{key}' is not a finite number")
     return int(v)
 
 

@@ -158,6 +158,10 @@ def test_message_parsing_refuses_bad_payloads() -> None:
         Heartbeat.parse('{"rssi": "loud"}')
     with pytest.raises(MessageError, match="status"):
         Status.parse('{"status": "DANCING"}')
+    with pytest.raises(MessageError, match="finite"):
+        Heartbeat.parse('{"uptime": Infinity}')
+    with pytest.raises(MessageError, match="heartbeat"):
+        Heartbeat.parse("[" * 100_000 + "]" * 100_000)
     assert parse_lwt(b"offline")
     assert not parse_lwt(b'{"status":"ONLINE"}')
     r = CommandResponse.parse('{"cmd_id":"a","status":"ERROR","error_code":"invalid_signature"}')
