@@ -30,6 +30,7 @@ from fleet.service.control import serve_control, serve_metrics
 from fleet.service.dispatch import SUBSCRIPTIONS, Dispatcher
 from fleet.service.liveness import Liveness, State
 from fleet.service.restore import RestoreDetector
+from fleet.service.schedule import Scheduler
 from fleet.service.timesync import TimeSync
 from fleet.service.writer import RegistryWriter
 
@@ -78,6 +79,7 @@ class Service:
         self.nodes: dict[str, Route] = {}  # registered nodes: where their commands go
         self.dispatcher = Dispatcher(self.liveness)
         self.detector = RestoreDetector(cfg.restore_outage)
+        self.scheduler = Scheduler(ctx.settings)
         self.connection = Connection(
             BrokerAddress.parse(cfg.broker),
             SUBSCRIPTIONS,
@@ -315,6 +317,7 @@ class Service:
             "broker_restores": float(self.restores),
             "unregistered_candidates": float(len(d.candidates)),
         }
+        gauges.update(self.scheduler.gauges())
         active = [(c.id, c.report().counts()) for c in self.campaigns.values() if c.state in ACTIVE]
         return metrics.render(self.liveness.counts(), d.counts, d.malformed, gauges, active)
 
@@ -344,6 +347,7 @@ class Service:
                 tg.create_task(self._campaign_loop(tg), name="campaigns")
                 if self.cfg.time_sync:
                     tg.create_task(self.timesync.run(), name="time-sync")
+                tg.create_task(self.scheduler.run(), name="schedule")
                 self.ready.set()
         finally:
             (self.ctx.home / self.cfg.control_socket).unlink(missing_ok=True)
