@@ -13,6 +13,8 @@ import struct
 from dataclasses import dataclass, field
 
 from fleet.errors import UsageError
+from fleet.firmware.chips import CHIPS as CHIP_FACTS
+from fleet.firmware.chips import ChipFacts
 
 CHIP_DETECT_MAGIC_REG = 0x40001000
 SECTOR_SIZE = 0x1000
@@ -24,15 +26,15 @@ _FLASH_IDS = {4 * 1024 * 1024: 0x1640EF, 8 * 1024 * 1024: 0x1740EF, 16 * 1024 * 
 
 @dataclass(frozen=True)
 class ChipModel:
-    """Constants of one chip family as the ROM loader exposes them."""
+    """Constants of one chip family as the ROM loader exposes them.
 
-    name: str  # esptool's --chip spelling
-    display: str  # esptool's CHIP_NAME
-    image_chip_id: int
+    Identity facts (names, image chip id, bootloader offset, default flash size) come from
+    the one chip table, `fleet.firmware.chips`; this adds what only the ROM loader shows.
+    """
+
+    facts: ChipFacts
     magic_value: int  # read at CHIP_DETECT_MAGIC_REG
     has_security_info: bool  # GET_SECURITY_INFO answers (with chip id)
-    bootloader_offset: int
-    default_flash_size: int
     spi_base: int
     spi_usr: int
     spi_usr2: int
@@ -41,6 +43,29 @@ class ChipModel:
     mac_layout: str  # "esp32" (BLK0 words 1-2 + CRC) or "block1" (C3/S3 MAC_EFUSE_REG)
     mac_reg: int  # ESP32: eFuse read base; C3/S3: MAC_EFUSE_REG
     extra_regs: dict[int, int] = field(default_factory=dict)  # package, revision, clocks
+
+    @property
+    def name(self) -> str:
+        """esptool's --chip spelling."""
+        return self.facts.name
+
+    @property
+    def display(self) -> str:
+        """esptool's CHIP_NAME."""
+        return self.facts.display
+
+    @property
+    def image_chip_id(self) -> int:
+        return self.facts.image_chip_id
+
+    @property
+    def bootloader_offset(self) -> int:
+        return self.facts.bootloader_offset
+
+    @property
+    def default_flash_size(self) -> int:
+        """In bytes (the table says e.g. "4MB")."""
+        return int(self.facts.default_flash_size.removesuffix("MB")) * 1024 * 1024
 
     def flash_id(self, flash_size: int) -> int:
         """The 24-bit RDID answer for a flash of `flash_size` bytes."""
@@ -82,13 +107,9 @@ _S3_BLOCK2 = 0x60007000 + 0x5C
 
 CHIPS: dict[str, ChipModel] = {
     "esp32": ChipModel(
-        name="esp32",
-        display="ESP32",
-        image_chip_id=0,
+        facts=CHIP_FACTS["esp32"],
         magic_value=0x00F01D83,
         has_security_info=False,
-        bootloader_offset=0x1000,
-        default_flash_size=4 * 1024 * 1024,
         spi_base=0x3FF42000,
         spi_usr=0x1C,
         spi_usr2=0x24,
@@ -107,13 +128,9 @@ CHIPS: dict[str, ChipModel] = {
         },
     ),
     "esp32c3": ChipModel(
-        name="esp32c3",
-        display="ESP32-C3",
-        image_chip_id=5,
+        facts=CHIP_FACTS["esp32c3"],
         magic_value=0x1B31506F,
         has_security_info=True,
-        bootloader_offset=0x0,
-        default_flash_size=4 * 1024 * 1024,
         spi_base=0x60002000,
         spi_usr=0x18,
         spi_usr2=0x20,
@@ -124,13 +141,9 @@ CHIPS: dict[str, ChipModel] = {
         extra_regs={_C3_BLOCK1 + 12: 4 << 18, 0x60000014: 347},  # revision v0.4
     ),
     "esp32s3": ChipModel(
-        name="esp32s3",
-        display="ESP32-S3",
-        image_chip_id=9,
+        facts=CHIP_FACTS["esp32s3"],
         magic_value=0x00000009,
         has_security_info=True,
-        bootloader_offset=0x0,
-        default_flash_size=16 * 1024 * 1024,
         spi_base=0x60002000,
         spi_usr=0x18,
         spi_usr2=0x20,
