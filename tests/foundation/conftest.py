@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -13,8 +12,7 @@ import pytest
 from fleet.context import FleetContext
 from fleet.home import init_home
 from fleet.settings import Settings
-
-FLEET_EXE = Path(sys.executable).parent / "fleet"
+from fleet.sim import cli as fleet_cli
 
 
 @pytest.fixture(autouse=True)
@@ -38,25 +36,7 @@ def ctx(home: Path) -> Iterator[FleetContext]:
     c.registry.engine.dispose()
 
 
-def _run_fleet(
-    home: Path, *args: str, env: dict[str, str] | None = None, stdin: str | None = None
-) -> subprocess.CompletedProcess[str]:
-    """The real `fleet` executable against `home`."""
-    e = {k: v for k, v in os.environ.items() if not k.startswith("FLEET_")}
-    e.update(env or {})
-    e["COLUMNS"] = "200"
-    return subprocess.run(
-        [str(FLEET_EXE), "--home", str(home), *args],
-        capture_output=True,
-        text=True,
-        env=e,
-        input=stdin,
-        check=False,
-        timeout=120,
-    )
-
-
 @pytest.fixture
 def run_fleet() -> Callable[..., subprocess.CompletedProcess[str]]:
     """Run the real `fleet` executable: run_fleet(home, *args, env=None, stdin=None)."""
-    return _run_fleet
+    return fleet_cli.run_fleet

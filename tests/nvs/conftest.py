@@ -17,6 +17,7 @@ from fleet.home import init_home
 from fleet.registry import NodeSpec
 from fleet.registry.importing import ImportRow, import_rows
 from fleet.settings import Settings
+from fleet.sim import cli as fleet_cli
 
 MakeImage = Callable[..., bytes]
 
@@ -64,7 +65,6 @@ def generator_cli(tmp_path: Path) -> MakeImage:
     return make
 
 
-FLEET_EXE = Path(sys.executable).parent / "fleet"
 NODE_TYPES = (
     "ph",
     "ec",
@@ -139,23 +139,7 @@ def ctx(site_home: Path) -> Iterator[FleetContext]:
     c.registry.engine.dispose()
 
 
-def _run_fleet(
-    home: Path, *args: str, stdin: str | None = None
-) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FLEET_")}
-    env["COLUMNS"] = "200"
-    return subprocess.run(
-        [str(FLEET_EXE), "--home", str(home), *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        input=stdin,
-        check=False,
-        timeout=120,
-    )
-
-
 @pytest.fixture
 def run_fleet() -> Callable[..., subprocess.CompletedProcess[str]]:
     """Run the real `fleet` executable: run_fleet(home, *args, stdin=None)."""
-    return _run_fleet
+    return fleet_cli.run_fleet

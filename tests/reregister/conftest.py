@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -20,9 +19,9 @@ from fleet.recovery.reregister import ReregisterReport, reregister
 from fleet.registry import NodeSpec
 from fleet.registry.importing import ImportRow, import_rows
 from fleet.settings import Settings
+from fleet.sim import cli as fleet_cli
 from fleet.sim.backend import BackendDouble
 
-FLEET_EXE = Path(sys.executable).parent / "fleet"
 TOKEN = "test-token-5b1e0c"
 WINDOW = 2.0  # the backend's minute, scaled down
 
@@ -114,29 +113,13 @@ def token_file(tmp_path: Path) -> Path:
     return path
 
 
-def _run_fleet(
-    home: Path, *args: str, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    full = {k: v for k, v in os.environ.items() if not k.startswith("FLEET_")}
-    full["COLUMNS"] = "200"
-    full.update(env or {})
-    return subprocess.run(
-        [str(FLEET_EXE), "--home", str(home), *args],
-        capture_output=True,
-        text=True,
-        env=full,
-        check=False,
-        timeout=120,
-    )
-
-
 RunFleet = Callable[..., subprocess.CompletedProcess[str]]
 
 
 @pytest.fixture
 def run_fleet() -> RunFleet:
     """Run the real `fleet` executable: run_fleet(home, *args, env=None)."""
-    return _run_fleet
+    return fleet_cli.run_fleet
 
 
 RunLib = Callable[..., ReregisterReport]
