@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from fleet.errors import FleetError, UsageError
 from fleet.settings import Settings
@@ -87,7 +88,7 @@ def handle_errors(as_json: bool = False) -> Iterator[None]:
         if as_json:
             print_json(exc.to_dict())
         else:
-            err_console.print(f"[bold red]error:[/] {exc.message}", highlight=False)
+            err_console.print(f"[bold red]error:[/] {escape(exc.message)}", highlight=False)
         raise typer.Exit(exc.exit_code) from None
 
 

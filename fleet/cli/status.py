@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from fleet.cli._common import JSON_OPTION, console, handle_errors, print_json, state
@@ -25,7 +26,7 @@ def status(ctx: typer.Context, as_json: bool = JSON_OPTION) -> None:
         for col in ("fact", "", "value"):
             table.add_column(col)
         for fact in result.facts:
-            table.add_row(fact.name, _MARK[fact.ok], fact.value)
+            table.add_row(fact.name, _MARK[fact.ok], escape(fact.value))
         console.print(table)
     if not result.ok:
         raise typer.Exit(1)
