@@ -17,9 +17,7 @@ Run: `.venv/bin/python bench/station.py [--app-size N] [--baud B] [--boards N]`.
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -33,9 +31,8 @@ from fleet.nvs.site import set_value
 from fleet.registry import NodeSpec
 from fleet.registry.importing import ImportRow, import_rows
 from fleet.settings import Settings
+from fleet.sim.esp32.process import spawn_board
 from fleet.sim.firmware_gen import write_bundle
-
-FLEET = [sys.executable, "-c", "from fleet.cli.main import main; main()"]
 
 
 def mac(i: int) -> str:
@@ -43,23 +40,8 @@ def mac(i: int) -> str:
 
 
 def start_board(i: int, baud: int) -> tuple[subprocess.Popen[str], str]:
-    """One virtual ESP32 in its own process; returns (process, socket URL)."""
-    proc = subprocess.Popen(
-        [*FLEET, "sim", "esp32", "--mac", mac(i), "--baud-pace", str(baud), "--json"],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    text = ""
-    while True:
-        line = proc.stdout.readline()
-        if not line:
-            raise RuntimeError(f"board {i} did not start")
-        text += line
-        try:
-            return proc, json.loads(text)["devices"][0]["url"]
-        except json.JSONDecodeError:
-            continue
+    """One virtual board in its own process; returns (process, socket URL)."""
+    return spawn_board(mac(i), baud_pace=baud)
 
 
 def setup_home(root: Path, boards: int, app_size: int) -> Path:
