@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
+from fleet.context import FleetContext
 from fleet.registry import NodeSpec
 from fleet.registry.importing import ImportRow
 
@@ -80,3 +83,40 @@ def sample_rows(count: int, seed: str | None = None) -> list[ImportRow]:
         )
         rows.append(ImportRow(spec, secret))
     return rows
+
+
+# Site values that make every template render (test values, not secrets of any real site).
+TEST_SITE_VALUES = {
+    "wifi.ssid": "farm",
+    "wifi.pass": "wifi-pass-1",
+    "mqtt.host": "10.0.0.2",
+    "mqtt.password": "mqtt-pass-1",
+}
+
+
+def prepare_home(
+    home: Path,
+    boards: Sequence[tuple[str, str, str, str]],
+    site_values: Mapping[str, str] | None = None,
+) -> FleetContext:
+    """A data directory with nodes of known boards registered and site values set.
+
+    `boards` are (uid, node type, chip, MAC); every node is in gh-1/zn-1 with a fresh
+    secret in the vault. Returns the open context.
+    """
+    from fleet.home import init_home
+    from fleet.nvs.site import set_value
+    from fleet.registry.importing import import_rows
+    from fleet.settings import Settings
+
+    settings = Settings.load(home, environ={})
+    init_home(settings)
+    ctx = FleetContext.open(settings=settings)
+    rows = [
+        ImportRow(NodeSpec(uid, "gh-1", "zn-1", kind, mac=mac, chip=chip), None)
+        for uid, kind, chip, mac in boards
+    ]
+    import_rows(ctx.registry, ctx.vault, rows, source="test")
+    for key, value in (TEST_SITE_VALUES if site_values is None else site_values).items():
+        set_value(ctx, key, value)
+    return ctx

@@ -11,13 +11,10 @@ import pytest
 
 from fleet.context import FleetContext
 from fleet.firmware.store import FirmwareEntry, FirmwareStore
-from fleet.home import init_home
-from fleet.nvs.site import set_value
-from fleet.registry import NodeSpec
-from fleet.registry.importing import ImportRow, import_rows
 from fleet.settings import Settings
 from fleet.sim.esp32 import DeviceServer, VirtualEsp32, serve_devices
 from fleet.sim.firmware_gen import write_bundle
+from fleet.sim.site import prepare_home
 
 APP_SIZE = 200_000
 
@@ -38,21 +35,7 @@ def hwid(mac: str) -> str:
 def home(tmp_path: Path) -> Path:
     """A data directory with the test nodes registered (secrets in the vault) and site values."""
     path = tmp_path / "home"
-    settings = Settings.load(path, environ={})
-    init_home(settings)
-    ctx = FleetContext.open(settings=settings)
-    rows = [
-        ImportRow(NodeSpec(uid, "gh-1", "zn-1", kind, hardware_id=hwid(mac), chip=chip), None)
-        for uid, kind, chip, mac in NODES
-    ]
-    import_rows(ctx.registry, ctx.vault, rows, source="test")
-    for key, value in [
-        ("wifi.ssid", "farm"),
-        ("wifi.pass", "wifi-pass-1"),
-        ("mqtt.host", "10.0.0.2"),
-        ("mqtt.password", "mqtt-pass-1"),
-    ]:
-        set_value(ctx, key, value)
+    prepare_home(path, NODES)
     return path
 
 
