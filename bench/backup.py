@@ -16,7 +16,6 @@ Runs both ROUNDS times, alternating; prints the medians and the ratio (goal: <= 
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import statistics
 import subprocess
@@ -31,35 +30,7 @@ from fleet.backup.pgcluster import throwaway_cluster
 from fleet.backup.pgtools import find_tool
 from fleet.backup.runner import run_backup
 from fleet.settings import Settings
-
-
-def make_files(root: Path, total_mb: int) -> None:
-    """OTA-like binaries (random, 4 MiB each) and a few text files, `total_mb` MiB in all."""
-    ota = root / "storage/app/ota"
-    ota.mkdir(parents=True)
-    (root / ".env").write_text("APP_KEY=base64:xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx=\n")
-    (root / "composer.lock").write_text('{"packages": []}\n' * 2000)
-    chunk = 4 * 1024 * 1024
-    for i in range(total_mb // 4):
-        (ota / f"fw-{i:03d}.bin").write_bytes(os.urandom(chunk))
-
-
-def make_db(cluster: object, rows: int) -> None:
-    """Database `hydro` with a telemetry table of `rows` rows."""
-    c = cluster
-    c.query("CREATE DATABASE hydro")  # type: ignore[attr-defined]
-    with c.connect("hydro") as con:  # type: ignore[attr-defined]
-        con.execute(
-            "CREATE TABLE telemetry (id bigserial PRIMARY KEY, node_uid text NOT NULL, "
-            "channel text NOT NULL, ts timestamptz NOT NULL, value double precision)"
-        )
-        con.execute(
-            "INSERT INTO telemetry (node_uid, channel, ts, value) "
-            "SELECT 'nd-ph-' || (g %% 50), 'ph', now() - g * interval '15 s', random() * 14 "
-            "FROM generate_series(1, %s) g",
-            (rows,),
-        )
-        con.commit()
+from fleet.sim.reference_site import make_reference_db, make_reference_files
 
 
 def main() -> None:
@@ -72,10 +43,10 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="fleet-bench-backup-"))
     try:
         files = work / "laravel"
-        make_files(files, args.files_mb)
+        make_reference_files(files, args.files_mb)
         with throwaway_cluster() as cluster:
             t = time.monotonic()
-            make_db(cluster, args.rows)
+            make_reference_db(cluster, args.rows)
             print(
                 f"setup: {args.rows} rows, {args.files_mb} MiB files ({time.monotonic() - t:.1f} s)"
             )

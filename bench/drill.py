@@ -18,7 +18,6 @@ Prints each round, the medians, and the seed's 30-minute target (goal here: < 3 
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import statistics
 import subprocess
@@ -36,35 +35,10 @@ from fleet.backup.runner import run_backup
 from fleet.home import init_home
 from fleet.recovery.drill import run_drill
 from fleet.settings import Settings
+from fleet.sim.reference_site import make_reference_db, make_reference_files
 
 SEED_TARGET_S = 1800
 GOAL_S = 180
-
-
-def make_files(root: Path, total_mb: int) -> None:
-    """OTA-like binaries (random, 4 MiB each), `total_mb` MiB in all, plus `.env`."""
-    ota = root / "storage/app/ota"
-    ota.mkdir(parents=True)
-    (root / ".env").write_text("APP_KEY=base64:xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx=\n")
-    for i in range(total_mb // 4):
-        (ota / f"fw-{i:03d}.bin").write_bytes(os.urandom(4 * 1024 * 1024))
-
-
-def make_db(cluster: PgCluster, rows: int) -> None:
-    """Database `hydro` with a telemetry table of `rows` rows and an index."""
-    cluster.query("CREATE DATABASE hydro")
-    with cluster.connect("hydro") as con:
-        con.execute(
-            "CREATE TABLE telemetry (id bigserial PRIMARY KEY, node_uid text NOT NULL, "
-            "channel text NOT NULL, ts timestamptz NOT NULL, value double precision)"
-        )
-        con.execute(
-            "INSERT INTO telemetry (node_uid, channel, ts, value) "
-            "SELECT 'nd-ph-' || (g %% 50), 'ph', now() - g * interval '15 s', random() * 14 "
-            "FROM generate_series(1, %s) g",
-            (rows,),
-        )
-        con.execute("CREATE INDEX telemetry_node_ts ON telemetry (node_uid, ts)")
 
 
 def stock_restore(repo: Repository, sid: str, identity: Path, work: Path) -> float:
@@ -102,10 +76,10 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="fleet-bench-drill-"))
     try:
         files = work / "laravel"
-        make_files(files, args.files_mb)
+        make_reference_files(files, args.files_mb)
         with throwaway_cluster() as cluster:
             t = time.monotonic()
-            make_db(cluster, args.rows)
+            make_reference_db(cluster, args.rows)
             print(f"setup: {args.rows} rows, {args.files_mb} MiB ({time.monotonic() - t:.1f} s)")
             home = work / "home"
             identity = work / "id.txt"
