@@ -80,7 +80,28 @@ def ota(
     overrides = {"rate": rate, "ttl": ttl}
     with handle_errors(as_json):
         fctx = state(ctx).context
-        if as_json:
+        bar = Progress(
+            TextColumn("ota"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.description}"),
+            TimeElapsedColumn(),
+            transient=True,
+            disable=as_json,
+        )
+        with bar:
+            task = bar.add_task("planning", total=None)
+            trackers: dict[str, NodeOta] = {}
+
+            def planned(plan: OtaPlan) -> None:
+                bar.update(task, total=len(plan.targets), description="sending")
+
+            def changed(t: NodeOta) -> None:
+                trackers[t.node_uid] = t
+                done = sum(1 for x in trackers.values() if x.finished)
+                sent = sum(1 for x in trackers.values() if x.sent_at is not None)
+                bar.update(task, completed=done, description=f"sent {sent}, finished {done}")
+
             report = asyncio.run(
                 update_nodes(
                     fctx,
@@ -91,43 +112,10 @@ def ota(
                     force=force,
                     skip_refused=skip_refused,
                     overrides=overrides,
+                    on_plan=planned,
+                    on_change=changed,
                 )
             )
-        else:
-            with Progress(
-                TextColumn("ota"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("{task.description}"),
-                TimeElapsedColumn(),
-                transient=True,
-            ) as bar:
-                task = bar.add_task("planning", total=None)
-                trackers: dict[str, NodeOta] = {}
-
-                def planned(plan: OtaPlan) -> None:
-                    bar.update(task, total=len(plan.targets), description="sending")
-
-                def changed(t: NodeOta) -> None:
-                    trackers[t.node_uid] = t
-                    done = sum(1 for x in trackers.values() if x.finished)
-                    sent = sum(1 for x in trackers.values() if x.sent_at is not None)
-                    bar.update(task, completed=done, description=f"sent {sent}, finished {done}")
-
-                report = asyncio.run(
-                    update_nodes(
-                        fctx,
-                        uids or (),
-                        zone,
-                        node_type,
-                        firmware_id=firmware,
-                        force=force,
-                        skip_refused=skip_refused,
-                        overrides=overrides,
-                        on_plan=planned,
-                        on_change=changed,
-                    )
-                )
     if as_json:
         print_json({"ok": report.ok, "counts": report.counts, "nodes": report.nodes})
     else:
