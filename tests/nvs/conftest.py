@@ -14,6 +14,7 @@ from esp_idf_nvs_partition_gen import nvs_partition_gen as gen
 
 from fleet.context import FleetContext
 from fleet.home import init_home
+from fleet.protocol.ids import NODE_TYPES as ALL_NODE_TYPES
 from fleet.registry import NodeSpec
 from fleet.registry.importing import ImportRow, import_rows
 from fleet.settings import Settings
@@ -65,17 +66,8 @@ def generator_cli(tmp_path: Path) -> MakeImage:
     return make
 
 
-NODE_TYPES = (
-    "ph",
-    "ec",
-    "climate",
-    "irrig",
-    "light",
-    "relay",
-    "pump",
-    "water_sensor",
-    "recirculation",
-)
+# Every hydro 2.0 node type that has a NodeConfig template (all but "unknown").
+NODE_TYPES = tuple(t for t in ALL_NODE_TYPES if t != "unknown")
 
 
 @pytest.fixture(autouse=True)
