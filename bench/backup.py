@@ -26,8 +26,8 @@ from pathlib import Path
 import tomli_w
 
 from fleet.backup.agecrypt import write_identity
-from fleet.backup.pgcluster import throwaway_cluster
-from fleet.backup.pgtools import find_tool
+from fleet.backup.postgres.cluster import throwaway_cluster
+from fleet.backup.postgres.tools import find_tool
 from fleet.backup.runner import run_backup
 from fleet.settings import Settings
 from fleet.sim.reference_site import make_reference_db, make_reference_files

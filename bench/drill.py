@@ -28,8 +28,8 @@ from pathlib import Path
 import tomli_w
 
 from fleet.backup.agecrypt import write_identity
-from fleet.backup.pgcluster import PgCluster, throwaway_cluster
-from fleet.backup.pgtools import find_tool
+from fleet.backup.postgres.cluster import PgCluster, throwaway_cluster
+from fleet.backup.postgres.tools import find_tool
 from fleet.backup.repository import Repository
 from fleet.backup.runner import run_backup
 from fleet.home import init_home

@@ -28,12 +28,12 @@ import psycopg
 import tomli_w
 from pyrage import x25519
 
-from fleet.backup.pgcluster import PgCluster
-from fleet.backup.pgtools import cluster_user, find_tool, fleet_command
-from fleet.backup.pitr import RecoveryTarget, restore_pitr
+from fleet.backup.postgres.cluster import PgCluster
+from fleet.backup.postgres.pitr import RecoveryTarget, restore_pitr
+from fleet.backup.postgres.tools import cluster_user, find_tool, fleet_command
+from fleet.backup.postgres.wal import WalArchive
 from fleet.backup.repository import Repository
 from fleet.backup.runner import run_backup
-from fleet.backup.wal import WalArchive
 from fleet.settings import Settings
 
 

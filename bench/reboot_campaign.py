@@ -34,8 +34,8 @@ from fleet.sim.broker import start_broker
 
 SIM = """
 import asyncio, hashlib, sys
-from fleet.sim.node_roster import make_nodes
-from fleet.sim.nodes import NodeSimulator, SimOptions
+from fleet.sim.node.roster import make_nodes
+from fleet.sim.node.simulator import NodeSimulator, SimOptions
 host, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 secret = lambda uid: hashlib.sha256(b"bench:" + uid.encode()).hexdigest()
 nodes = make_nodes(n, gh_uid="gh-1", zone_size=100, secret_for=secret)

@@ -33,11 +33,11 @@ import httpx
 from fleet.context import FleetContext
 from fleet.home import init_home
 from fleet.nvs.site import set_value
-from fleet.recovery.rereg_pacing import safe_rate
-from fleet.recovery.rereg_settings import BackendSettings
-from fleet.recovery.reregister import reregister
 from fleet.registry import NodeSpec
 from fleet.registry.importing import ImportRow, import_rows
+from fleet.reregister.pacing import safe_rate
+from fleet.reregister.run import reregister
+from fleet.reregister.settings import BackendSettings
 from fleet.settings import Settings
 from fleet.sim.backend import REGISTER_PATH, BackendDouble
 

@@ -22,9 +22,9 @@ import time
 import aiomqtt
 
 from fleet.sim.broker import Broker, start_broker
-from fleet.sim.node_roster import make_nodes
-from fleet.sim.node_wire import MqttConnection
-from fleet.sim.nodes import NodeSimulator, SimOptions
+from fleet.sim.node.roster import make_nodes
+from fleet.sim.node.simulator import NodeSimulator, SimOptions
+from fleet.sim.node.wire import MqttConnection
 
 PAYLOAD = b'{"uptime":123,"free_heap":170000,"rssi":-55,"fw_version":"2.0.0-sim"}'
 

@@ -18,7 +18,7 @@ def make_demo_site(root: Path, ota_kib: int = 512) -> dict[str, Any]:
     """Create the demo site's files under `root`; return the `[layers]` settings for them.
 
     The secrets in it are random demo values. The PostgreSQL part is not made here (see
-    `fleet.backup.pgcluster.throwaway_cluster`).
+    `fleet.backup.postgres.cluster.throwaway_cluster`).
     """
     laravel, python, etc = root / "laravel", root / "python", root / "etc/mosquitto"
     key = os.urandom(32).hex()

@@ -66,8 +66,8 @@ def prune_wal(
     Nothing goes when `wal_days` is missing or zero, or when no kept snapshot holds a base
     backup (then no WAL can be shown to be unneeded).
     """
-    from fleet.backup.pgtarget import base_backups
-    from fleet.backup.wal import WalArchive, delete_files, prune_plan
+    from fleet.backup.postgres.target import base_backups
+    from fleet.backup.postgres.wal import WalArchive, delete_files, prune_plan
 
     when = now or dt.datetime.now(dt.UTC)
     days = policy.wal_days if policy.wal_days and policy.wal_days > 0 else None

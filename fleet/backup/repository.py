@@ -6,7 +6,7 @@ Layout::
     <root>/.tmp/<id>/            a snapshot being written (never listed)
     <root>/verify/<id>.json      the last verification result of <id>
     <root>/lock                  flock(2)-held by the one process writing or pruning
-    <root>/wal/                  the WAL archive (fleet.backup.wal)
+    <root>/wal/                  the WAL archive (fleet.backup.postgres.wal)
 
 A snapshot is written under `.tmp/`, every file fsynced, then renamed into `snapshots/`
 and the folder fsynced: it is visible only once complete. The lock is an `flock`, which the

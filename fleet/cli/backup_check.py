@@ -9,8 +9,8 @@ import typer
 from rich.table import Table
 
 from fleet.backup.layers.postgres import PostgresSettings
-from fleet.backup.pgcheck import CheckReport, check_archiving
-from fleet.backup.wal import WalArchive
+from fleet.backup.postgres.check import CheckReport, check_archiving
+from fleet.backup.postgres.wal import WalArchive
 from fleet.cli._common import JSON_OPTION, console, handle_errors, print_json, state
 from fleet.errors import BackupError
 

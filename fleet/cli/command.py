@@ -15,7 +15,7 @@ from fleet.cli._common import (
     print_json,
     state,
 )
-from fleet.commands import sign_for_node
+from fleet.service.signing import sign_for_node
 
 app = typer.Typer(no_args_is_help=True)
 

@@ -62,7 +62,7 @@ def step_site(d: Demo) -> None:
     for n in nodes[:6]:
         table.add_row(n.uid, n.hardware_id or "", n.node_type, n.chip, f"{n.gh_uid}/{n.zone_uid}")
     console.print(table)
-    from fleet.commands import sign_for_node
+    from fleet.service.signing import sign_for_node
 
     signed = sign_for_node(d.ctx, nodes[0].uid, "reboot")
     console.print(f"signed reboot for {nodes[0].uid} -> {signed.topic}")
@@ -267,7 +267,7 @@ INSERT INTO telemetry_samples (node_id, metric, value)
 
 def _demo_database(d: Demo) -> str | None:
     """A throwaway PostgreSQL with a hydro-like database; its URL, or None without PostgreSQL."""
-    from fleet.backup.pgcluster import PgCluster
+    from fleet.backup.postgres.cluster import PgCluster
 
     try:
         cluster = PgCluster.create()

@@ -11,10 +11,10 @@ from rich.table import Table
 
 from fleet.cli._common import JSON_OPTION, console, handle_errors, print_json, state
 from fleet.errors import BrokerError, ValidationError
-from fleet.flashing.ota import NodeOta, Outcome
-from fleet.flashing.ota_plan import OtaPlan
-from fleet.flashing.ota_report import OtaReport
-from fleet.flashing.ota_run import update_nodes
+from fleet.ota.plan import OtaPlan
+from fleet.ota.policy import NodeOta, Outcome
+from fleet.ota.report import OtaReport
+from fleet.ota.run import update_nodes
 
 app = typer.Typer()
 

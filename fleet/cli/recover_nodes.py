@@ -11,10 +11,10 @@ from rich.table import Table
 
 from fleet.cli._common import JSON_OPTION, console, err_console, handle_errors, print_json, state
 from fleet.errors import UsageError
-from fleet.recovery.backend import Counters
-from fleet.recovery.rereg_plan import ReregisterPlan, StationEntry, plan_reregister
-from fleet.recovery.rereg_settings import backend_settings, load_token
-from fleet.recovery.reregister import ReregisterReport, reregister
+from fleet.reregister.backend import Counters
+from fleet.reregister.plan import ReregisterPlan, StationEntry, plan_reregister
+from fleet.reregister.run import ReregisterReport, reregister
+from fleet.reregister.settings import backend_settings, load_token
 
 
 def _clock(seconds: float) -> str:

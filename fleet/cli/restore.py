@@ -22,7 +22,7 @@ def _pitr(
     port: int | None,
     identity: Path | None,
 ) -> dict[str, Any]:
-    from fleet.backup.pitr import parse_target, restore_pitr_from_settings
+    from fleet.backup.postgres.pitr import parse_target, restore_pitr_from_settings
 
     if identity is not None:
         extra = {"backup": {"identity": str(identity.absolute())}}

@@ -13,9 +13,9 @@ from rich.live import Live
 
 from fleet.cli._common import JSON_OPTION, console, handle_errors, print_json, state
 from fleet.errors import UsageError
-from fleet.sim.node_roster import FaultPlan, assign_faults, make_nodes, nodes_from_registry
-from fleet.sim.node_settings import DEFAULT_BROKER, SECTION, BrokerUrl, SimSettings
-from fleet.sim.nodes import NodeSimulator, SimOptions
+from fleet.sim.node.roster import FaultPlan, assign_faults, make_nodes, nodes_from_registry
+from fleet.sim.node.settings import DEFAULT_BROKER, SECTION, BrokerUrl, SimSettings
+from fleet.sim.node.simulator import NodeSimulator, SimOptions
 
 app = typer.Typer()
 

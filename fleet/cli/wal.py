@@ -15,7 +15,7 @@ from pathlib import Path
 
 import typer
 
-from fleet.backup.wal import WalArchive
+from fleet.backup.postgres.wal import WalArchive
 from fleet.cli._common import JSON_OPTION, console, handle_errors, print_json, state
 
 app = typer.Typer(no_args_is_help=True, help="Archive and restore PostgreSQL WAL files.")

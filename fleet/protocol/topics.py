@@ -31,9 +31,12 @@ def temp_topic(hardware_id: str, kind: str) -> str:
     return node_topic(TEMP_GH, TEMP_ZONE, hardware_id, kind)
 
 
+OTA_PREFIX = f"{PREFIX}/system/ota/"
+
+
 def ota_topic(node_uid: str) -> str:
     """Where an OTA_UPDATE command for `node_uid` goes."""
-    return f"{PREFIX}/system/ota/{node_uid}"
+    return f"{OTA_PREFIX}{node_uid}"
 
 
 @dataclass(frozen=True)

@@ -28,13 +28,13 @@ from typing import Any
 
 from fleet.backup.layer import RestoreOptions
 from fleet.backup.layers import layer_names
-from fleet.backup.pgcluster import PgCluster
+from fleet.backup.postgres.cluster import PgCluster
+from fleet.backup.postgres.wal import WalArchive
 from fleet.backup.runner import build_handler, layer_env
-from fleet.backup.wal import WalArchive
 from fleet.errors import FleetError
 from fleet.recovery import drill_checks as checks
 from fleet.recovery.drill_checks import Check
-from fleet.recovery.drsettings import DrillSettings, drill_settings
+from fleet.recovery.settings import DrillSettings, drill_settings
 from fleet.recovery.source import SnapshotSource, open_source
 from fleet.settings import Settings
 

@@ -23,7 +23,7 @@ from psycopg import sql
 
 from fleet.backup.layer import StoredArtifact
 from fleet.backup.layers.mosquitto import FILE_KEYS
-from fleet.backup.pgdump import connect, with_dbname
+from fleet.backup.postgres.dump import connect, with_dbname
 from fleet.errors import FleetError
 
 _CHUNK = 1024 * 1024

@@ -17,13 +17,13 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from fleet.backup.layer import RestoreOptions
-from fleet.backup.pgrestore import database_state
+from fleet.backup.postgres.restore import database_state
 from fleet.backup.runner import build_handler, layer_env
 from fleet.errors import FleetError, UsageError
-from fleet.recovery import pgsite
-from fleet.recovery.drsettings import postgres_dsn, recovery_settings
+from fleet.recovery import postgres as pgsite
 from fleet.recovery.journal import FAILED, FINAL, RUNNING, Journal
 from fleet.recovery.plan import LAYER, REBOOT, PlannedStep, build_plan, step_names
+from fleet.recovery.settings import postgres_dsn, recovery_settings
 from fleet.recovery.source import SnapshotSource, open_source
 from fleet.recovery.steps import crash_point, put_back_all, run_commands
 from fleet.settings import Settings

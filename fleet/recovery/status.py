@@ -18,11 +18,11 @@ import pydantic
 
 from fleet.backup.layers.mosquitto import parse_config
 from fleet.backup.manifest import Manifest
+from fleet.backup.postgres.wal import WalArchive
 from fleet.backup.prune import snapshot_infos
 from fleet.backup.repository import Repository
 from fleet.backup.retention import has_rules
 from fleet.backup.settings import backup_settings
-from fleet.backup.wal import WalArchive
 from fleet.errors import FleetError
 from fleet.recovery.drill import last_drill
 from fleet.settings import Settings

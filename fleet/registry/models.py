@@ -1,7 +1,8 @@
 """The registry's tables (SQLAlchemy 2). Schema changes go through migrations.
 
-Other areas define their own tables on this `Base` in their own modules and list those
-modules in `models_all.py`.
+Other areas define their own tables on this `Base` in their own modules (and migrations in
+their own Alembic branch); the registry never imports them. Only the migration environment
+(`migrations/env.py`) lists every area's models, so that `Base.metadata` is complete there.
 """
 
 from __future__ import annotations

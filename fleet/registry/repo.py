@@ -22,7 +22,6 @@ from fleet.protocol.ids import (
     check_node_type,
     check_uid,
 )
-from fleet.registry import models_all  # noqa: F401  (every table on Base)
 from fleet.registry.db import make_engine, migrate
 from fleet.registry.models import AuditRow, CandidateRow, NodeRow, utcnow
 from fleet.registry.node import Node

@@ -6,12 +6,48 @@ import asyncio
 import datetime as dt
 import os
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+from fleet.context import FleetContext
 from fleet.errors import UsageError
+from fleet.service.campaign_store import Campaign, CampaignStore
+from fleet.service.commands import CommandSender, Route
+from fleet.service.config import ServiceSettings
+from fleet.service.connection import Connection
+from fleet.service.dispatch import Dispatcher
+from fleet.service.liveness import Liveness
+from fleet.service.metrics import Stats
 
-if TYPE_CHECKING:
-    from fleet.service.server import Service
+
+class Service(Protocol):
+    """What the control API reads and calls of the running service (`fleet.service.server`)."""
+
+    ctx: FleetContext
+    cfg: ServiceSettings
+    connection: Connection
+    liveness: Liveness
+    dispatcher: Dispatcher
+    sender: CommandSender
+    store: CampaignStore
+    stats: Stats
+    nodes: dict[str, Route]
+    campaigns: dict[int, Campaign]
+    metrics_port: int | None
+    restores: int
+
+    def note_restore(self, reason: str, now: float) -> None: ...
+
+    async def restore_campaign(self, reason: str, now: float) -> Campaign | None: ...
+
+    async def create_campaign(
+        self,
+        uids: list[str],
+        *,
+        reason: str,
+        rate: float | None = None,
+        not_before: float | None = None,
+        selector: dict[str, Any] | None = None,
+    ) -> Campaign: ...
 
 
 def _iso(value: float | None) -> str | None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 
 from fleet.service.liveness import State
 
@@ -50,3 +52,13 @@ def render(
             for k, n in sorted(counts.items())
         ]
     return "\n".join(out) + "\n"
+
+
+@dataclass
+class Stats:
+    """Rates the metrics endpoint shows next to the counters."""
+
+    started: float = field(default_factory=time.time)
+    last_total: int = 0
+    last_at: float = field(default_factory=time.monotonic)
+    rate: float = 0.0

@@ -12,7 +12,6 @@ import logging
 import sys
 import time
 from collections import Counter
-from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
@@ -21,6 +20,7 @@ from fleet.context import FleetContext
 from fleet.errors import NodeNotFound, NotFound
 from fleet.registry.models import NodeRow
 from fleet.service import metrics
+from fleet.service.api import ControlApi
 from fleet.service.campaign import CampaignRunner
 from fleet.service.campaign_store import ACTIVE, RUNNING, WAITING, Campaign, CampaignStore
 from fleet.service.commands import CommandSender, Route
@@ -29,6 +29,7 @@ from fleet.service.connection import Connection
 from fleet.service.control import serve_control, serve_metrics
 from fleet.service.dispatch import SUBSCRIPTIONS, Dispatcher
 from fleet.service.liveness import Liveness, State
+from fleet.service.metrics import Stats
 from fleet.service.restore import RestoreDetector
 from fleet.service.schedule import Scheduler
 from fleet.service.timesync import TimeSync
@@ -55,16 +56,6 @@ def broker_password(ctx: FleetContext, cfg: ServiceSettings) -> str | None:
         return ctx.vault.get("site_secret", "mqtt.password").decode("utf-8")
     except NotFound:
         return None
-
-
-@dataclass
-class Stats:
-    """Rates the metrics endpoint shows next to the counters."""
-
-    started: float = field(default_factory=time.time)
-    last_total: int = 0
-    last_at: float = field(default_factory=time.monotonic)
-    rate: float = 0.0
 
 
 class Service:
@@ -323,8 +314,6 @@ class Service:
 
     async def run(self) -> None:
         """Run every loop until cancelled (Ctrl-C / SIGTERM) or one of them fails."""
-        from fleet.service.api import ControlApi
-
         await asyncio.to_thread(self._load_nodes)
         api = ControlApi(self)
         mserver = await serve_metrics(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from fleet.backup.pgcluster import PgCluster
+from fleet.backup.postgres.cluster import PgCluster
 
 CHUNK = 4 * 1024 * 1024
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from fleet.backup.pgcluster import PgCluster, throwaway_cluster
+from fleet.backup.postgres.cluster import PgCluster, throwaway_cluster
 from fleet.context import FleetContext
 from fleet.settings import Settings
 

@@ -17,8 +17,8 @@ from fleet.registry.repo import NodeSpec
 from fleet.settings import Settings
 from fleet.sim.broker import Broker, start_broker
 from fleet.sim.firmware_gen import write_bundle
-from fleet.sim.node_firmware import NodeFaults, SimNode
-from fleet.sim.node_group import SimOptions
+from fleet.sim.node.firmware import NodeFaults, SimNode
+from fleet.sim.node.group import SimOptions
 
 OLD, NEW = "2.0.0", "2.1.0"
 APP_SIZE = 120_000

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from fleet.cli.main import app
 from fleet.sim.broker import Broker, free_port
-from fleet.sim.nodes import NodeSimulator
+from fleet.sim.node.simulator import NodeSimulator
 
 from .conftest import FAST, NEW, RUN, assign, import_firmwares, make_home, sim_node
 

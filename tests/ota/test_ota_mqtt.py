@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 
 from fleet.context import FleetContext
-from fleet.flashing.ota_report import OtaReport
-from fleet.flashing.ota_run import update_nodes
-from fleet.flashing.ota_server import OtaServer
+from fleet.ota.report import OtaReport
+from fleet.ota.run import update_nodes
+from fleet.ota.server import OtaServer
 from fleet.sim.broker import Broker
-from fleet.sim.node_firmware import NodeFaults, SimNode
-from fleet.sim.nodes import NodeSimulator
+from fleet.sim.node.firmware import NodeFaults, SimNode
+from fleet.sim.node.simulator import NodeSimulator
 from fleet.sim.observer import Observer
 
 from .conftest import FAST, NEW, OLD, RUN, assign, import_firmwares, make_home, sim_node

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fleet.firmware.partition_table import HYDRO_FACTORY, HYDRO_OTA
-from fleet.flashing.ota import NodeOta, Outcome, check_target
+from fleet.ota.policy import NodeOta, Outcome, check_target
 
 RID = "ota-1"
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from fleet.flashing.ota_server import OtaServer
-from fleet.flashing.ota_url import UrlRefused, sign_url, verify_url
+from fleet.ota.server import OtaServer
+from fleet.ota.url import UrlRefused, sign_url, verify_url
 
 KEY = b"k" * 32
 
@@ -82,7 +82,7 @@ def test_server_logs_never_hold_the_signature(
     server: OtaServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The signed query string (a bearer credential) never reaches the log."""
-    caplog.set_level(logging.DEBUG, logger="fleet.flashing.ota_server")
+    caplog.set_level(logging.DEBUG, logger="fleet.ota.server")
     with server:
         url, _ = server.url_for("aaaa1111", "nd-ph-1", ttl=60)
         fetch(url)

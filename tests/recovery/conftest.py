@@ -15,7 +15,7 @@ import pytest
 import tomli_w
 
 from fleet.backup.agecrypt import write_identity
-from fleet.backup.pgcluster import PgCluster
+from fleet.backup.postgres.cluster import PgCluster
 from fleet.backup.runner import run_backup
 from fleet.context import FleetContext
 from fleet.home import init_home
@@ -85,7 +85,7 @@ class DemoSite:
 
     def db_state(self) -> dict[str, str]:
         """`pg_dump` (plain SQL) of the hydro database and the role list."""
-        from fleet.backup.pgtools import find_tool
+        from fleet.backup.postgres.tools import find_tool
 
         dump = subprocess.run(
             [str(find_tool("pg_dump")), "-d", self.cluster.dsn("hydro")],

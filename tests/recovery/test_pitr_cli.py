@@ -17,10 +17,10 @@ import pytest
 import tomli_w
 from pyrage import x25519
 
-from fleet.backup.pgcluster import PgCluster
-from fleet.backup.pgtools import cluster_user, fleet_command
+from fleet.backup.postgres.cluster import PgCluster
+from fleet.backup.postgres.tools import cluster_user, fleet_command
+from fleet.backup.postgres.wal import WalArchive
 from fleet.backup.runner import run_backup
-from fleet.backup.wal import WalArchive
 from fleet.settings import Settings
 
 from .conftest import FLEET_EXE

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from fleet.errors import ConfigError
-from fleet.recovery.drsettings import recovery_settings
 from fleet.recovery.journal import DONE, RUNNING, Journal
 from fleet.recovery.plan import build_plan, step_names
+from fleet.recovery.settings import recovery_settings
 from fleet.recovery.steps import put_back
 from fleet.settings import Settings
 

@@ -14,10 +14,10 @@ import tomli_w
 from fleet.context import FleetContext
 from fleet.home import init_home
 from fleet.nvs import site
-from fleet.recovery.rereg_settings import backend_settings
-from fleet.recovery.reregister import ReregisterReport, reregister
 from fleet.registry import NodeSpec
 from fleet.registry.importing import ImportRow, import_rows
+from fleet.reregister.run import ReregisterReport, reregister
+from fleet.reregister.settings import backend_settings
 from fleet.settings import Settings
 from fleet.sim import cli as fleet_cli
 from fleet.sim.backend import BackendDouble

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from fleet.recovery.backend import BackendUnauthorized, BackendUnreachable
-from fleet.recovery.rereg_journal import RegJournal
-from fleet.recovery.reregister import ReregisterReport
+from fleet.reregister.backend import BackendUnauthorized, BackendUnreachable
+from fleet.reregister.journal import RegJournal
+from fleet.reregister.run import ReregisterReport
 from fleet.sim.backend import BackendDouble
 
 MakeHome = Callable[..., Path]

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from fleet.context import FleetContext
-from fleet.recovery.rereg_journal import RegJournal
+from fleet.reregister.journal import RegJournal
 from fleet.sim.backend import BackendDouble
 from fleet.vault.store import NODE_SECRET
 

@@ -7,9 +7,9 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fleet.recovery.backend import parse_retry_after
-from fleet.recovery.rereg_journal import REGISTERED, RegJournal
-from fleet.recovery.rereg_pacing import SlidingLog, TokenBucket, safe_rate
+from fleet.reregister.backend import parse_retry_after
+from fleet.reregister.journal import REGISTERED, RegJournal
+from fleet.reregister.pacing import SlidingLog, TokenBucket, safe_rate
 
 
 @settings(max_examples=60, deadline=None)

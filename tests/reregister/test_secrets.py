@@ -8,7 +8,7 @@ from pathlib import Path
 from fleet.context import FleetContext
 from fleet.nvs.escrow import escrowed
 from fleet.nvs.nodeconfig import read_nodeconfig
-from fleet.recovery.reregister import ReregisterReport
+from fleet.reregister.run import ReregisterReport
 from fleet.sim.backend import BackendDouble
 from fleet.vault.store import NODE_SECRET
 
@@ -87,7 +87,7 @@ def test_run_killed_after_adopting_rebuilds_nvs_on_resume(
     make_home: MakeHome, double: BackendDouble, run_lib: RunLib, lib_ctx: LibCtx
 ) -> None:
     """A run killed between adopting a secret and rebuilding the NVS rebuilds it when resumed."""
-    from fleet.recovery.rereg_journal import ADOPTING, RegJournal, journal_path
+    from fleet.reregister.journal import ADOPTING, RegJournal, journal_path
 
     home = make_home(1, double.url)
     ctx = lib_ctx(home)

@@ -19,7 +19,7 @@ from fleet.service.config import ServiceSettings
 from fleet.service.server import Service
 from fleet.settings import Settings
 from fleet.sim.broker import Broker, start_broker
-from fleet.sim.node_firmware import SimNode
+from fleet.sim.node.firmware import SimNode
 
 
 @pytest.fixture

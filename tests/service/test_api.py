@@ -17,8 +17,8 @@ from fleet.service.commands import Route
 from fleet.service.liveness import State
 from fleet.service.metrics import render
 from fleet.sim.broker import Broker
-from fleet.sim.node_roster import make_nodes
-from fleet.sim.nodes import NodeSimulator, SimOptions
+from fleet.sim.node.roster import make_nodes
+from fleet.sim.node.simulator import NodeSimulator, SimOptions
 
 from .conftest import make_home
 

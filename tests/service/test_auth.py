@@ -9,7 +9,7 @@ import pytest
 from fleet.errors import BrokerError
 from fleet.service.client import standalone
 from fleet.sim.broker import start_broker
-from fleet.sim.node_roster import make_nodes
+from fleet.sim.node.roster import make_nodes
 
 from .conftest import make_home
 

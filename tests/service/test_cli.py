@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 from fleet.cli import command_send
 from fleet.cli.main import app
 from fleet.sim.broker import Broker
-from fleet.sim.node_roster import make_nodes
-from fleet.sim.nodes import NodeSimulator, SimOptions
+from fleet.sim.node.roster import make_nodes
+from fleet.sim.node.simulator import NodeSimulator, SimOptions
 
 from .conftest import make_home, running, settings_for
 

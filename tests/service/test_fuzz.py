@@ -11,7 +11,7 @@ import pytest
 from fleet.service.api import ControlApi
 from fleet.service.liveness import State
 from fleet.sim.broker import Broker
-from fleet.sim.node_roster import make_nodes
+from fleet.sim.node.roster import make_nodes
 
 from .conftest import make_home, running, settings_for, wait_until
 

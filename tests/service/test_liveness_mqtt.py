@@ -7,8 +7,8 @@ import pytest
 
 from fleet.service.liveness import State
 from fleet.sim.broker import Broker
-from fleet.sim.node_roster import make_nodes
-from fleet.sim.nodes import NodeSimulator, SimOptions
+from fleet.sim.node.roster import make_nodes
+from fleet.sim.node.simulator import NodeSimulator, SimOptions
 
 from .conftest import make_home, running, settings_for, wait_until
 

@@ -10,8 +10,8 @@ from fleet.service.api import ControlApi
 from fleet.service.campaign_store import FINISHED
 from fleet.service.liveness import State
 from fleet.sim.broker import Broker
-from fleet.sim.node_roster import FaultPlan, assign_faults, make_nodes
-from fleet.sim.nodes import NodeSimulator, SimOptions
+from fleet.sim.node.roster import FaultPlan, assign_faults, make_nodes
+from fleet.sim.node.simulator import NodeSimulator, SimOptions
 
 from .conftest import make_home, running, settings_for, wait_until
 

@@ -14,8 +14,8 @@ from fleet.service import control
 from fleet.service.campaign_store import FINISHED, RUNNING, CampaignStore
 from fleet.service.report import Outcome
 from fleet.sim.broker import Broker
-from fleet.sim.node_roster import FaultPlan, assign_faults, make_nodes
-from fleet.sim.nodes import NodeSimulator, SimOptions
+from fleet.sim.node.roster import FaultPlan, assign_faults, make_nodes
+from fleet.sim.node.simulator import NodeSimulator, SimOptions
 
 from .conftest import make_home, wait_until
 

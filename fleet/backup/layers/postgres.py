@@ -11,7 +11,6 @@ from typing import Any, BinaryIO, ClassVar
 
 import pydantic
 
-from fleet.backup import pgbase, pgdump, pgrestore
 from fleet.backup.layer import (
     ArtifactStream,
     LayerEnv,
@@ -19,7 +18,10 @@ from fleet.backup.layer import (
     RestoreResult,
     StoredArtifact,
 )
-from fleet.backup.pgtools import find_tool, tool_version
+from fleet.backup.postgres import base as pgbase
+from fleet.backup.postgres import dump as pgdump
+from fleet.backup.postgres import restore as pgrestore
+from fleet.backup.postgres.tools import find_tool, tool_version
 from fleet.errors import LayerError, MissingPrerequisite, UsageError
 
 LAYER = "postgres"
@@ -58,7 +60,8 @@ class PostgresLayer:
     taken one after the other (PostgreSQL has no cross-database snapshot); the base backup
     plus the WAL archive is the point-in-time consistent copy. Needs `pg_dump`,
     `pg_dumpall` (and `pg_basebackup`) of the server's major version or newer, `psql` and
-    `pg_restore` to restore. Restore: roles first, then each database (see `pgrestore`).
+    `pg_restore` to restore. Restore: roles first, then each database (see
+    `fleet.backup.postgres.restore`).
     """
 
     name: ClassVar[str] = LAYER

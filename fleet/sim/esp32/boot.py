@@ -13,10 +13,11 @@ from __future__ import annotations
 import json
 import struct
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from fleet.sim.esp32.device import VirtualEsp32
+from fleet.nvs.parser import parse_partition
+from fleet.sim.esp32.chips import ChipModel
+from fleet.sim.esp32.flash import NorFlash
 
 PARTITION_TABLE_OFFSET = 0x8000
 _ENTRY_MAGIC = b"\xaa\x50"
@@ -77,11 +78,8 @@ def _text(raw: bytes) -> str:
     return raw.split(b"\x00", 1)[0].decode("utf-8", "replace")
 
 
-def boot(device: VirtualEsp32) -> BootInfo:
-    """Boot `device` from its flash as the ROM + bootloader + firmware would."""
-    flash = device.flash
-    chip = device.chip
-    hwid = device.hardware_id
+def boot(flash: NorFlash, chip: ChipModel, hwid: str) -> BootInfo:
+    """Boot a `chip` board (hardware_id `hwid`) from `flash` as ROM, bootloader and firmware do."""
 
     def fail(reason: str, **kw: Any) -> BootInfo:
         return BootInfo(ok=False, error=reason, hardware_id=hwid, **kw)
@@ -131,10 +129,6 @@ def _read_node_config(raw: bytes | None) -> tuple[dict[str, Any] | None, str | N
         return None, "partition table has no nvs partition"
     if raw.count(0xFF) == len(raw):
         return None, None  # blank NVS: the firmware boots unconfigured (node_hello mode)
-    try:
-        from fleet.nvs.parser import parse_partition
-    except ImportError:  # pragma: no cover - the NVS package is part of fleet
-        return None, "NVS parser unavailable"
     try:
         parsed = parse_partition(raw, strict=False)
         value = parsed.get("node_config", "config")

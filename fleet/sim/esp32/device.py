@@ -108,7 +108,7 @@ class VirtualEsp32:
 
     def boot(self) -> BootInfo:
         """Run from flash: record and return what the board would come up as."""
-        info = boot(self)
+        info = boot(self.flash, self.chip, self.hardware_id)
         with self._lock:
             self.last_boot = info
             self.boots += 1

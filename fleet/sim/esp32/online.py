@@ -4,7 +4,7 @@ A real node, once flashed and reset, reads its NodeConfig from NVS, joins Wi-Fi 
 MQTT as that node. `sim_node(boot)` gives the `fleet.sim` MQTT node (`SimNode`) the
 board would run as: node uid, greenhouse, zone, type, channels and secret from the NVS,
 firmware version from the app description, hardware_id from the MAC. `broker(boot)` is
-the MQTT host and port the NodeConfig points at. Run it with `fleet.sim.nodes`:
+the MQTT host and port the NodeConfig points at. Run it with `fleet.sim.node.simulator`:
 
     boot = device.last_boot
     async with NodeSimulator(*broker(boot), [sim_node(boot)], options) as sim: ...
@@ -19,9 +19,9 @@ from typing import Any
 
 from fleet.errors import UsageError
 from fleet.sim.esp32.boot import BootInfo
-from fleet.sim.node_firmware import SimNode
-from fleet.sim.node_group import SimOptions
-from fleet.sim.nodes import NodeSimulator
+from fleet.sim.node.firmware import SimNode
+from fleet.sim.node.group import SimOptions
+from fleet.sim.node.simulator import NodeSimulator
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ def _config(boot: BootInfo) -> dict[str, Any]:
 
 
 def sim_node(boot: BootInfo) -> SimNode:
-    """The `fleet.sim.node_firmware.SimNode` a booted board runs as.
+    """The `fleet.sim.node.firmware.SimNode` a booted board runs as.
 
     A board with blank NVS runs unbound (temp namespace, node_hello). UsageError when the
     board did not boot.
@@ -78,7 +78,7 @@ class OnlineBoards:
 
     `attach(device)` hooks the board's boots: each boot stops the node the board ran
     before and, when the board booted with a NodeConfig, starts `sim_node(boot)` with
-    `fleet.sim.nodes.NodeSimulator` (one connection per node, will and all) on the broker
+    `fleet.sim.node.simulator.NodeSimulator` (one connection per node, will and all) on the broker
     its NodeConfig names, or on `broker_override` (tests: the NodeConfig's host is the
     site's, the test broker is on loopback). Runs an asyncio loop in a background thread;
     `close()` stops every node.
