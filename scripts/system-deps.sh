@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the system programs fleet's demo and tests use (mosquitto, PostgreSQL, age),
+# Installs the system programs fleet's demo and tests use (mosquitto, PostgreSQL, age, libcjson),
 # with apt-get when we can; otherwise prints the one line the user must run.
 set -euo pipefail
 
@@ -10,6 +10,8 @@ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/n
 command -v pg_dump >/dev/null 2>&1 || missing+=(postgresql-client)
 command -v age >/dev/null 2>&1 || missing+=(age)
 command -v zstd >/dev/null 2>&1 || missing+=(zstd)
+# the real cJSON the tests check canonical JSON against (the node is the judge of a signature)
+ldconfig -p 2>/dev/null | grep -q 'libcjson\.so\.1' || missing+=(libcjson1)
 
 [ ${#missing[@]} -eq 0 ] && exit 0
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import secrets
+import sys
 import time
 from typing import Any
 
@@ -45,6 +47,33 @@ def sign_command(secret: str, command: dict[str, Any]) -> str:
     return hmac.new(key, canonical_json(body).encode("utf-8"), hashlib.sha256).hexdigest()
 
 
+def _check_json(value: Any, path: str) -> None:
+    """Refuse what cJSON on the node cannot read back: NaN, Infinity, huge integers, NUL."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ProtocolError(
+                "invalid_command_format", f"{path} holds a NUL character (the node cuts it there)"
+            )
+        return
+    if isinstance(value, bool) or value is None:
+        return
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ProtocolError(
+            "invalid_command_format",
+            f"{path} is {value}: NaN and Infinity are not JSON (the node would answer "
+            "INVALID); send a number or null",
+        )
+    if isinstance(value, int) and abs(value) > sys.float_info.max:
+        raise ProtocolError("invalid_command_format", f"{path} is beyond what a double holds")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _check_json(str(key), f"{path} key {key!r}")
+            _check_json(item, f"{path}.{key}")
+    elif isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            _check_json(item, f"{path}[{i}]")
+
+
 def build_command(
     secret: str,
     cmd: str,
@@ -58,6 +87,7 @@ def build_command(
         raise ProtocolError("invalid_command_format", f"cmd_id must be 1-{MAX_CMD_ID} characters")
     if not cmd or len(cmd) > MAX_CMD_NAME:
         raise ProtocolError("invalid_command_format", f"cmd must be 1-{MAX_CMD_NAME} characters")
+    _check_json(params or {}, "params")
     body: dict[str, Any] = {
         "cmd": cmd,
         "cmd_id": cid,
