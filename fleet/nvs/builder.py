@@ -83,6 +83,11 @@ def build_partition(
                 current = entry.namespace
             gen.write_entry(nvs, entry.key, "data", entry.encoding, _gen_value(entry))
         gen.nvs_close(nvs)
+    except gen.PageFullError as exc:  # a value that needs a whole page (see rules.MAX_JSON_BYTES)
+        raise NvsInputError(
+            "a value is too long to fit in one NVS page (strings: at most 3,967 bytes)",
+            where="size",
+        ) from exc
     except gen.InsufficientSizeError as exc:
         raise NvsInputError(
             f"{len(entries)} entries do not fit in a 0x{size:x}-byte partition", where="size"

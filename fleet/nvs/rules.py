@@ -4,8 +4,9 @@ Firmware (config_storage / node_config_handler): `node_id`, `version`, `type`, `
 `zone_uid` and `channels` present; `mqtt` an object with a non-empty `host` and a numeric
 `port`; `wifi` with a non-empty `ssid` (else the node drops the config and enters setup
 mode); actuator channels of type RELAY, VALVE, FAN or HEATER carry `relay_type` NC or NO;
-the unformatted JSON fits the 4096-byte buffer (we keep it <= 3999 bytes). Ours: the MQTT
-port is 1..65535, `node_id` is the node's uid, `node_secret` is 64 lowercase hex.
+the unformatted JSON fits the 4096-byte buffer (we keep it <= 3967 bytes, see
+`MAX_JSON_BYTES`). Ours: the MQTT port is 1..65535, `node_id` is the node's uid,
+`node_secret` is 64 lowercase hex.
 """
 
 from __future__ import annotations
@@ -17,7 +18,10 @@ from typing import Any, TypeGuard
 
 from fleet.nvs.errors import NodeConfigInvalid
 
-MAX_JSON_BYTES = 3999
+MAX_JSON_BYTES = 3967
+"""The firmware's buffer would take 3999 bytes, but ESP-IDF's NVS partition generator refuses a
+string that needs all 126 entries of a page (3,968-3,999 bytes plus its NUL; its page-fit check
+is off by one), so 3,967 is the longest NodeConfig an image can be built with."""
 RELAY_ACTUATORS = frozenset({"RELAY", "VALVE", "FAN", "HEATER"})
 RELAY_TYPES = frozenset({"NC", "NO"})
 _SECRET = re.compile(r"[0-9a-f]{64}")
@@ -57,7 +61,13 @@ def violations(config: Any, node_uid: str | None = None) -> list[Violation]:
         out.append(Violation("node_secret", "must be 64 lowercase hex characters"))
     size = len(serialize(config).encode("utf-8"))
     if size > MAX_JSON_BYTES:
-        out.append(Violation("(size)", f"unformatted JSON is {size} bytes; max {MAX_JSON_BYTES}"))
+        out.append(
+            Violation(
+                "(size)",
+                f"unformatted JSON is {size} bytes; max {MAX_JSON_BYTES} (the NVS generator "
+                "cannot place a longer string in one page)",
+            )
+        )
     return out
 
 

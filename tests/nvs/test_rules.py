@@ -7,8 +7,9 @@ import pytest
 from fleet.errors import NotFound
 from fleet.nvs.builder import NvsEntry, build_partition
 from fleet.nvs.errors import NodeConfigInvalid, NvsInputError, TemplateError
+from fleet.nvs.parser import parse_partition
 from fleet.nvs.render import render
-from fleet.nvs.rules import Violation, validate, violations
+from fleet.nvs.rules import Violation, serialize, validate, violations
 from fleet.nvs.templates import BUNDLED_DIR, Template, template_for
 
 
@@ -64,7 +65,11 @@ def test_valid_config_has_no_violation():
         ),
         (
             lambda c: c.update(calibration={"blob": "x" * 4000}),
-            Violation("(size)", "unformatted JSON is 4371 bytes; max 3999"),
+            Violation(
+                "(size)",
+                "unformatted JSON is 4371 bytes; max 3967 (the NVS generator cannot place a "
+                "longer string in one page)",
+            ),
         ),
     ],
 )
@@ -129,3 +134,31 @@ def test_builder_refuses_entries_that_do_not_fit():
     with pytest.raises(NvsInputError) as err:
         build_partition(entries, size=0x3000)
     assert "do not fit in a 0x3000-byte partition" in err.value.message
+
+
+def _config_of_size(size: int) -> dict:
+    config = _good()
+    config["calibration"] = {"pad": ""}
+    base = len(serialize(config).encode())
+    config["calibration"]["pad"] = "x" * (size - base)
+    assert size == len(serialize(config).encode())
+    return config
+
+
+@pytest.mark.parametrize("size", [3966, 3967])
+def test_nodeconfig_up_to_3967_bytes_builds_and_reads_back(size):
+    """The longest NodeConfigs that fit one NVS page build, and the parser reads them back."""
+    config = _config_of_size(size)
+    assert [] == violations(config, "nd-relay-1")
+    text = serialize(config)
+    image = build_partition([NvsEntry("node_config", "config", "string", text)])
+    assert text == parse_partition(image).get("node_config", "config")
+
+
+@pytest.mark.parametrize("size", [3968, 3980, 3999, 4000])
+def test_nodeconfig_of_3968_bytes_or_more_is_refused_not_crashed(size):
+    """3,968-3,999 bytes crashed the generator (PageFullError): now one clear refusal."""
+    config = _config_of_size(size)
+    assert ["(size)"] == [v.field for v in violations(config, "nd-relay-1")]
+    with pytest.raises(NvsInputError, match=r"one NVS page|exceeds 4000"):
+        build_partition([NvsEntry("node_config", "config", "string", serialize(config))])
