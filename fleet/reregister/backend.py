@@ -148,8 +148,11 @@ class PacedRegistrar:
     The buckets pace; a log of real send times (`SlidingLog`) then guarantees the per-IP
     limit even when a busy event loop wakes senders late and they would send in a burst.
 
-    A 429 with Retry-After holds the per-IP bucket for that long: the server's view of our
-    rate disagrees with ours, and every request would meet the same wall.
+    A 429 with Retry-After holds the per-IP bucket for that long (the server's view of our
+    rate disagrees with ours, and every request would meet the same wall) and closes a gate
+    that every request passes last, just before it leaves: requests that had already booked
+    a slot and were waiting for it wait out the Retry-After too. The identity buckets model
+    the backend's (source IP, identity) limiter: we are one source IP.
     """
 
     def __init__(
@@ -170,6 +173,7 @@ class PacedRegistrar:
         self.sent = SlidingLog(per_ip - 1, window + slack, clock)
         self._identity_rate = safe_rate(per_identity, window, slack)
         self._identities: dict[str, TokenBucket] = {}
+        self._hold_until = 0.0  # clock time before which nothing leaves (Retry-After)
 
     def _bucket(self, identity: str) -> TokenBucket:
         if identity not in self._identities:
@@ -185,12 +189,13 @@ class PacedRegistrar:
         wait = self.ip.reserve()
         if wait:
             await self.sleep(wait)
-        while wait := self.sent.wait():
+        while wait := max(self.sent.wait(), self._hold_until - self.clock()):
             await self.sleep(wait)
         self.sent.record()
         answer = await self.inner.register(identity, body)
         if answer.status == 429 and answer.retry_after:
             self.ip.hold(answer.retry_after)
+            self._hold_until = max(self._hold_until, self.clock() + answer.retry_after)
         return answer
 
     def eta(self, remaining: int) -> float:

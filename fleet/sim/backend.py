@@ -5,8 +5,9 @@ The Laravel backend cannot run here, so `BackendDouble` is a real HTTP server (s
 `POST /api/nodes/register` the way DESIGN.md section 2 says the backend does:
 
 - `Authorization: Bearer <token>` or 401 (an unauthenticated request counts against no limit);
-- at most `per_ip` requests per source IP and `per_identity` per identity (the body's
-  `hardware_id`, else its `node_uid`) in any sliding `window` seconds, else 429 with
+- at most `per_ip` requests per source IP and `per_identity` per (source IP, identity) (the
+  limiter key is the IP plus the body's `hardware_id`, else its `node_uid`; requests without
+  an identity share one bucket per IP) in any sliding `window` seconds, else 429 with
   `Retry-After` (whole seconds, at least 1); a request that passed authentication counts,
   whatever its answer (Laravel's throttle counts the hit before the controller runs);
 - 422 when plain mode lacks `node_uid` or hello mode (`message_type: node_hello`) lacks
@@ -215,10 +216,10 @@ class BackendDouble:
             now = self.clock()
             if auth != f"Bearer {self.token}":
                 return (*self._answer(body, 401, {"message": "Unauthenticated."}, now), 0)
-            identity = _identity(body)
+            key = f"{ip}|{_identity(body) or ''}"
             wait = self._throttled(ip, self._hits_ip, self.per_ip, now)
-            if not wait and identity:
-                wait = self._throttled(identity, self._hits_identity, self.per_identity, now)
+            if not wait:
+                wait = self._throttled(key, self._hits_identity, self.per_identity, now)
             if not wait and self._faults.throttle > 0:
                 self._faults.throttle -= 1
                 retry = self._faults.throttle_retry_after
@@ -229,8 +230,7 @@ class BackendDouble:
             if wait:
                 return (*self._answer(body, 429, {"message": "Too Many Attempts."}, now), wait)
             self._hits_ip[ip].append(now)
-            if identity:
-                self._hits_identity[identity].append(now)
+            self._hits_identity[key].append(now)
             if self._faults.fail > 0:
                 self._faults.fail -= 1
                 status = self._faults.fail_status

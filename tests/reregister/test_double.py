@@ -139,3 +139,14 @@ def test_preseeded_row_keeps_its_secret(api: tuple[BackendDouble, httpx.Client])
     assert secret == post(c, body).json()["data"]["config"]["node_secret"]
     d.send_secret = False
     assert "node_secret" not in post(c, body).json()["data"]["config"]
+
+
+def test_requests_without_identity_share_one_bucket_per_ip(
+    api: tuple[BackendDouble, httpx.Client],
+) -> None:
+    """The limiter key is IP + identity: identity-less requests share one bucket of 10."""
+    _d, c = api
+    anonymous = {"message_type": "node_hello", "node_type": "ph"}
+    assert [422] * 10 == [post(c, anonymous).status_code for _ in range(10)]
+    assert 429 == post(c, anonymous).status_code
+    assert 201 == post(c, {"node_uid": "nd-ph-1", "hardware_id": "esp32-aabbccddeeff"}).status_code
