@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
+from pathlib import Path
 from types import FrameType
 from typing import Any
 from urllib.parse import urlsplit
@@ -148,3 +149,91 @@ def esp32(
 
 
 app.command("nodes")(__import__("fleet.cli.sim_nodes").cli.sim_nodes.nodes)  # C1: `fleet sim nodes`
+
+
+@app.command("firmware")
+def firmware(
+    dest: Path = typer.Argument(..., help="Folder (or .zip with --zip) to write the bundle to."),
+    chip: str = typer.Option("esp32", "--chip", help="esp32, esp32c3 or esp32s3."),
+    layout: str = typer.Option(
+        "factory", "--layout", help="factory (hydro 2.0 production table) or ota (ota_0/ota_1)."
+    ),
+    version: str = typer.Option("2.0.0", "--version", help="App version in the description."),
+    project: str = typer.Option("hydro-node", "--project", help="App project name."),
+    as_zip: bool = typer.Option(False, "--zip", help="Write a zip of the build folder."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Write a valid test firmware bundle, as `idf.py build` leaves it (no toolchain needed).
+
+    Bootloader, partition table, app image with its SHA-256 and app description, and
+    flasher_args.json: what `fleet firmware import` validates. For trying the station and
+    OTA without hardware; the app does nothing on a real board.
+    """
+    from fleet.firmware.partition_table import LAYOUTS
+    from fleet.sim.firmware_gen import write_bundle
+
+    with handle_errors(as_json):
+        if layout not in LAYOUTS:
+            raise UsageError(f"--layout must be one of {', '.join(sorted(LAYOUTS))}, not {layout}")
+        if dest.exists() and (dest.is_file() or any(dest.iterdir())):
+            raise UsageError(f"{dest} exists and is not an empty folder: choose a new path")
+        made = write_bundle(
+            dest, chip, layout=layout, version=version, project=project, as_zip=as_zip
+        )
+        row = {
+            "path": str(made.path),
+            "chip": made.chip,
+            "layout": made.layout,
+            "project": made.project,
+            "version": made.version,
+            "app_size": made.app_size,
+        }
+        if as_json:
+            print_json(row)
+        else:
+            console.print(
+                f"wrote an {made.chip} bundle ({made.layout} layout, {made.project} "
+                f"{made.version}, app {made.app_size} bytes) to {made.path}",
+                highlight=False,
+            )
+            console.print(f"next: fleet firmware import {made.path}", style="dim", highlight=False)
+
+
+@app.command("broker")
+def broker(
+    port: int = typer.Option(1883, "--port", help="Loopback port to listen on."),
+    workdir: Path | None = typer.Option(
+        None, "--workdir", help="Folder for mosquitto.conf and its log (default: a temp folder)."
+    ),
+    duration: float = typer.Option(
+        0.0, "--duration", help="Stop after this many seconds (0: until Ctrl-C)."
+    ),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Run a Mosquitto broker on 127.0.0.1 (anonymous, loopback only) until Ctrl-C.
+
+    For trying the station, `fleet serve` and the simulators on one machine; a site's real
+    broker has its own configuration, users and TLS.
+    """
+    from fleet.sim.broker import start_broker
+
+    with handle_errors(as_json):
+        stop = threading.Event()
+
+        def _stop(signum: int, frame: FrameType | None) -> None:
+            stop.set()
+
+        signal.signal(signal.SIGTERM, _stop)
+        running = start_broker(workdir, port=port)
+        try:
+            if as_json:
+                print_json({"url": running.url, "pid": running.pid, "log": str(running.log_file)})
+            else:
+                console.print(
+                    f"Mosquitto on {running.url} (pid {running.pid}); Ctrl-C to stop",
+                    highlight=False,
+                )
+            with contextlib.suppress(KeyboardInterrupt):
+                stop.wait(duration if duration > 0 else None)
+        finally:
+            running.close()
