@@ -56,7 +56,10 @@ def step_site(d: Demo) -> None:
     """init, import a sample site, list it, sign a reboot."""
     init_home(d.settings)
     result = import_rows(d.ctx.registry, d.ctx.vault, sample_rows(d.nodes), source="demo")
-    console.print(f"imported {result.imported} nodes; secrets generated in the vault")
+    console.print(
+        f"{result.imported} nodes registered from a sample site; each got a fresh node_secret "
+        "in the vault (never in the database or a log)"
+    )
     nodes = d.ctx.registry.list_nodes()
     table = Table("uid", "hardware_id", "type", "chip", "gh/zone", title="first nodes")
     for n in nodes[:6]:
@@ -65,8 +68,10 @@ def step_site(d: Demo) -> None:
     from fleet.service.signing import sign_for_node
 
     signed = sign_for_node(d.ctx, nodes[0].uid, "reboot")
-    console.print(f"signed reboot for {nodes[0].uid} -> {signed.topic}")
-    console.print(json.dumps(signed.payload), highlight=False)
+    console.print(
+        f"a signed reboot for {nodes[0].uid}, as it would be published on {signed.topic}:"
+    )
+    print(json.dumps(signed.payload))  # plain print: a JSON line is never wrapped mid-value
 
 
 def step_nvs(d: Demo) -> None:
@@ -87,7 +92,7 @@ def step_nvs(d: Demo) -> None:
     image = escrow.image_for_node(d.ctx, uid)
     config = mask_secrets(read_nodeconfig(image))
     console.print(f"{uid}: {len(image)}-byte partition parsed back:")
-    console.print(json.dumps(config, ensure_ascii=False)[:400], highlight=False)
+    print(json.dumps(config, ensure_ascii=False)[:400])  # one unwrapped line
     report = inspect.verify(image, node_uid=uid, source=uid)
     console.print(f"verify {uid}: {'OK' if report.ok else report.problems}")
 
@@ -210,6 +215,10 @@ def step_serve(d: Demo) -> None:
     )
     d.cleanups.append(lambda: _terminate(sim))
     total = len(d.ctx.registry.list_nodes())
+    console.print(
+        f"{total} registered nodes; all {total} simulated on the broker (fleet sim nodes), "
+        "3 of them made to stay silent after a reboot to show the campaign's report"
+    )
 
     def states() -> Counter[str]:
         return Counter(n.state for n in d.ctx.registry.list_nodes())
